@@ -1,0 +1,60 @@
+# pop3d: plain make.  make; make test; make clean.
+
+PROG=	pop3d
+SRCS=	pop3d.c
+SRCS+=	auth.c
+SRCS+=	session.c
+SRCS+=	maildrop.c
+SRCS+=	dotlock.c
+SRCS+=	mbox.c
+SRCS+=	sha256.c
+SRCS+=	ipc.c
+SRCS+=	log.c
+SRCS+=	tls.c
+SRCS+=	compat/strlcpy.c
+OBJS=	${SRCS:.c=.o}
+
+CC?=		cc
+PKG_CONFIG?=	pkg-config
+TLS_CFLAGS!=	${PKG_CONFIG} --cflags libtls 2>/dev/null || true
+TLS_LIBS!=	${PKG_CONFIG} --libs libtls 2>/dev/null || echo -ltls
+
+WARNINGS=	-Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+		-Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare
+HARDENING=	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+CFLAGS?=	-O2 -g
+# glibc has strlcpy only from 2.38 on: compat/strlcpy.c otherwise.
+HAVE_STRLCPY!=	printf '\043include <string.h>\nint main(void){char b[2];return (int)strlcpy(b,"x",2);}\n' | \
+		${CC} -D_GNU_SOURCE -x c -o /dev/null - 2>/dev/null && echo -DHAVE_STRLCPY || true
+CFLAGS+=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} ${TLS_CFLAGS}
+LDFLAGS+=	-pie -Wl,-z,relro -Wl,-z,now
+LDLIBS+=	${TLS_LIBS} -lcrypt
+
+UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
+
+all: ${PROG}
+
+${PROG}: ${OBJS}
+	${CC} ${LDFLAGS} -o $@ ${OBJS} ${LDLIBS}
+
+${OBJS}: pop3d.h params.h auth.h
+
+tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_mbox.c mbox.o sha256.o
+
+tests/unit_session: tests/unit_session.c tests/unit.h session.c pop3d.h params.h
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_session.c
+
+tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c pop3d.h params.h
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_auth.c ${LDLIBS}
+
+tests/unit_ipc: tests/unit_ipc.c tests/unit.h ipc.o
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_ipc.c ipc.o
+
+test: ${PROG} ${UNIT}
+	sh tests/run
+
+clean:
+	rm -f ${PROG} ${OBJS} ${UNIT} tests/*.o
+
+.PHONY: all test clean

@@ -1,0 +1,151 @@
+/*
+ * log.c: logging for all three processes.  The monitor writes to syslog
+ * (LOG_MAIL) or, with -d, to stderr.  The children are chrooted and
+ * sandboxed and cannot reach /dev/log, so they hand each line to the
+ * monitor, which logs it under the child's name.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+int		 log_verbose;
+static int	 log_stderr;
+static int	 log_monitor_fd = -1;
+static const char *log_name = "monitor";
+
+/* log_init: -d sends the log to stderr, -v enables debug lines. */
+void
+log_init(int debug, int verbose)
+{
+	log_stderr = debug;
+	log_verbose = verbose;
+	if (!debug)
+		openlog("pop3d", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* log_procname: names this process in the log ("[session] ..."). */
+void
+log_procname(const char *name)
+{
+	log_name = name;
+}
+
+/* log_to_monitor: from now on, send every line to the monitor over fd. */
+void
+log_to_monitor(int fd)
+{
+	log_monitor_fd = fd;
+}
+
+/* log_emit: writes one finished line at priority pri. */
+void
+log_emit(int pri, const char *line)
+{
+	unsigned char	 buf[sizeof(uint32_t) + MAX_LOG_LINE];
+	uint32_t	 p = pri;
+	size_t		 n;
+	int		 saved = errno;
+
+	if (log_monitor_fd != -1) {
+		n = strnlen(line, MAX_LOG_LINE);
+		memcpy(buf, &p, sizeof(p));
+		memcpy(buf + sizeof(p), line, n);
+		if (ipc_send(log_monitor_fd, IPC_LOG, buf, sizeof(p) + n,
+		    -1) == 0) {
+			errno = saved;
+			return;
+		}
+		/* The monitor is gone: stderr is all that is left. */
+	}
+	if (log_stderr || log_monitor_fd != -1)
+		fprintf(stderr, "pop3d[%ld]: [%s] %s\n", (long)getpid(),
+		    log_name, line);
+	else
+		syslog(pri, "[%s] %s", log_name, line);
+	errno = saved;
+}
+
+static void
+log_vformat(int pri, const char *errstr, const char *fmt, va_list ap)
+{
+	char	 line[MAX_LOG_LINE];
+	size_t	 n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (errstr != NULL) {
+		n = strlen(line);
+		snprintf(line + n, sizeof(line) - n, ": %s", errstr);
+	}
+	log_emit(pri, line);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	const char	*errstr = strerror(errno);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	log_vformat(LOG_WARNING, errstr, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vformat(LOG_WARNING, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vformat(LOG_INFO, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	log_vformat(LOG_DEBUG, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	const char	*errstr = strerror(errno);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	log_vformat(LOG_ERR, errstr, fmt, ap);
+	va_end(ap);
+	_exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vformat(LOG_ERR, NULL, fmt, ap);
+	va_end(ap);
+	_exit(1);
+}

@@ -1,0 +1,438 @@
+/*
+ * maildrop.c: the maildrop process.  It runs as the mail user and nothing
+ * more.  It opens and locks the mbox, builds the index, unlocks so that
+ * deliveries go on during the session, hands the index and a read-only
+ * descriptor to the session process, and on QUIT re-locks, checks that the
+ * mailbox still holds what it scanned and removes the deleted messages.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+struct maildrop {
+	const char		*path;
+	int			 session_fd;
+	int			 monitor_fd;
+	int			 fd;		/* -1: no maildrop, it is empty */
+	int			 readonly;	/* opened O_RDONLY (EROFS...) */
+	int			 dirfd;		/* its directory, for NAME.lock */
+	char			 name[NAME_MAX + 1];
+	int			 dotlock;	/* 0, or who made it: */
+#define DOTLOCK_SELF	1
+#define DOTLOCK_MONITOR	2
+	struct mbox_index	 idx;
+	unsigned char		*deleted;	/* one byte a message */
+	size_t			 ndeleted;
+};
+
+/* Tells the session why the maildrop cannot be served, and exits. */
+static __dead void
+maildrop_refuse(struct maildrop *md, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static __dead void
+maildrop_refuse(struct maildrop *md, uint32_t code, const char *fmt, ...)
+{
+	unsigned char	 buf[sizeof(uint32_t) + 200];
+	char		 text[200];
+	va_list		 ap;
+	size_t		 n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %s", md->path, text);
+	n = strlen(text);
+	memcpy(buf, &code, sizeof(code));
+	memcpy(buf + sizeof(code), text, n);
+	(void)ipc_send(md->session_fd, IPC_MAILDROP_ERR, buf,
+	    sizeof(code) + n, -1);
+	exit(0);
+}
+
+/* Asks the monitor for the dot-lock (type DOTLOCK or DOTUNLOCK). */
+static int
+maildrop_ask_monitor(struct maildrop *md, uint32_t type)
+{
+	static struct ipc_msg	 m;
+	uint32_t		 err;
+
+	if (ipc_send(md->monitor_fd, type, NULL, 0, -1) == -1)
+		fatal("send to monitor");
+	if (ipc_recv(md->monitor_fd, &m) != 1 || m.fd != -1)
+		fatalx("invalid reply from monitor");
+	if (m.type == IPC_DOTLOCK_OK)
+		return 0;
+	if (m.type != IPC_DOTLOCK_FAIL || m.len != sizeof(err))
+		fatalx("invalid reply from monitor");
+	memcpy(&err, m.data, sizeof(err));
+	errno = err;
+	return -1;
+}
+
+/* One try at NAME.lock: ourselves where we may, else by the monitor. */
+static int
+maildrop_dotlock_once(struct maildrop *md)
+{
+	if (md->dirfd != -1 && dotlock_create(md->dirfd, md->name) == 0) {
+		md->dotlock = DOTLOCK_SELF;
+		return 0;
+	}
+	if (md->dirfd != -1 && errno != EACCES && errno != EPERM)
+		return -1;
+	if (maildrop_ask_monitor(md, IPC_DOTLOCK) == -1)
+		return -1;
+	md->dotlock = DOTLOCK_MONITOR;
+	return 0;
+}
+
+/*
+ * fcntl first, then the dot-lock: Debian policy's order for every
+ * mailbox writer.  A busy lock is retried for a bounded time.
+ * Returns 0, -1 on error (errno set), -2 when it stayed busy.
+ */
+static int
+maildrop_lock(struct maildrop *md)
+{
+	struct flock	 fl;
+	int		 i;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = md->readonly ? F_RDLCK : F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	for (i = 0; fcntl(md->fd, F_SETLK, &fl) == -1; i++) {
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		if (i + 1 >= LOCK_TRIES)
+			return -2;
+		sleep(1);
+	}
+	for (i = 0; maildrop_dotlock_once(md) == -1; i++) {
+		/* nobody can change a read-only mailbox: fcntl is enough */
+		if (md->readonly && (errno == EROFS || errno == EACCES))
+			return 0;
+		if (errno != EEXIST || i + 1 >= LOCK_TRIES) {
+			fl.l_type = F_UNLCK;
+			(void)fcntl(md->fd, F_SETLK, &fl);
+			return errno == EEXIST ? -2 : -1;
+		}
+		sleep(1);
+	}
+	return 0;
+}
+
+static void
+maildrop_unlock(struct maildrop *md)
+{
+	struct flock	 fl;
+
+	if (md->dotlock == DOTLOCK_SELF &&
+	    dotlock_remove(md->dirfd, md->name) == -1)
+		log_warn("remove dot-lock");
+	else if (md->dotlock == DOTLOCK_MONITOR)
+		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK);
+	md->dotlock = 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(md->fd, F_SETLK, &fl) == -1)
+		log_warn("unlock");
+}
+
+/* Opens the maildrop as only a regular file of the user's may be. */
+static void
+maildrop_open(struct maildrop *md)
+{
+	struct stat	 st;
+	char		 dir[PATH_MAX], *slash;
+
+	strlcpy(dir, md->path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	strlcpy(md->name, slash + 1, sizeof(md->name));
+	slash[slash == dir ? 1 : 0] = '\0';
+	md->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	md->fd = open(md->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (md->fd == -1 && (errno == EROFS || errno == EACCES)) {
+		md->readonly = 1;
+		md->fd = open(md->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+	}
+	if (md->fd == -1) {
+		if (errno == ENOENT)
+			return;
+		if (errno == ELOOP)
+			maildrop_refuse(md, MAILDROP_PERM,
+			    "maildrop is a symbolic link");
+		if (errno == EISDIR)
+			maildrop_refuse(md, MAILDROP_PERM,
+			    "maildrop is not a regular file");
+		maildrop_refuse(md, errno == EACCES ? MAILDROP_PERM :
+		    MAILDROP_TEMP, "cannot open maildrop: %s",
+		    strerror(errno));
+	}
+	if (fstat(md->fd, &st) == -1)
+		maildrop_refuse(md, MAILDROP_TEMP, "fstat: %s",
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		maildrop_refuse(md, MAILDROP_PERM,
+		    "maildrop is not a regular file");
+	if (st.st_uid != getuid())
+		maildrop_refuse(md, MAILDROP_PERM,
+		    "maildrop is not owned by the user");
+	if (st.st_size > MAX_MAILDROP_SIZE)
+		maildrop_refuse(md, MAILDROP_PERM, "maildrop is too large");
+	if (fcntl(md->fd, F_SETFL, 0) == -1)
+		maildrop_refuse(md, MAILDROP_TEMP, "fcntl: %s",
+		    strerror(errno));
+}
+
+static void
+maildrop_scan(struct maildrop *md)
+{
+	int	 rv;
+
+	if (md->fd == -1)
+		return;
+	if ((rv = maildrop_lock(md)) != 0) {
+		if (rv == -2)
+			maildrop_refuse(md, MAILDROP_INUSE,
+			    "maildrop is locked by another program");
+		maildrop_refuse(md, MAILDROP_TEMP, "cannot lock maildrop: %s",
+		    strerror(errno));
+	}
+	rv = mbox_scan_fd(md->fd, -1, &md->idx);
+	maildrop_unlock(md);
+	if (rv != MBOX_OK)
+		maildrop_refuse(md, rv == MBOX_NOMEM || rv == MBOX_IO ?
+		    MAILDROP_TEMP : MAILDROP_PERM, "%s", mbox_strerror(rv));
+	if ((md->deleted = calloc(md->idx.count + 1, 1)) == NULL)
+		maildrop_refuse(md, MAILDROP_TEMP, "out of memory");
+	log_debug("%s: %zu messages in %lld bytes", md->path, md->idx.count,
+	    (long long)md->idx.end);
+}
+
+/* Sends the index in batches, then a read-only descriptor of the file. */
+static void
+maildrop_send_index(struct maildrop *md)
+{
+	const size_t	 batch = IPC_MAX_PAYLOAD / sizeof(struct mbox_msg);
+	struct stat	 a, b;
+	size_t		 i, n;
+	int		 rdfd = -1;
+
+	for (i = 0; i < md->idx.count; i += n) {
+		n = md->idx.count - i < batch ? md->idx.count - i : batch;
+		if (ipc_send(md->session_fd, IPC_INDEX, md->idx.msgs + i,
+		    n * sizeof(struct mbox_msg), -1) == -1)
+			fatal("send index");
+	}
+	if (md->fd != -1) {
+		rdfd = open(md->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+		if (rdfd == -1 || fstat(rdfd, &a) == -1 ||
+		    fstat(md->fd, &b) == -1 || a.st_dev != b.st_dev ||
+		    a.st_ino != b.st_ino)
+			maildrop_refuse(md, MAILDROP_TEMP,
+			    "maildrop replaced while being opened");
+	}
+	if (ipc_send(md->session_fd, IPC_READY, NULL, 0, rdfd) == -1)
+		fatal("send to session");
+	if (rdfd != -1)
+		close(rdfd);
+}
+
+/* Copies len bytes from src down to dst (dst < src) in the same file. */
+static int
+maildrop_move(int fd, off_t dst, off_t src, off_t len)
+{
+	static char	 buf[1024 * 1024];
+	ssize_t		 n;
+	size_t		 want;
+
+	while (len > 0) {
+		want = len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf);
+		if ((n = pread(fd, buf, want, src)) <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (pwrite(fd, buf, n, dst) != n) {
+			if (errno == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		src += n;
+		dst += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The scanned part must be exactly what we scanned: same index. */
+static int
+maildrop_unchanged(struct maildrop *md, off_t size)
+{
+	struct mbox_index	 now;
+	size_t			 i;
+	int			 same;
+
+	if (size < md->idx.end)
+		return 0;
+	memset(&now, 0, sizeof(now));
+	if (mbox_scan_fd(md->fd, md->idx.end, &now) != MBOX_OK)
+		return 0;
+	same = now.count == md->idx.count && now.end == md->idx.end;
+	for (i = 0; same && i < now.count; i++)
+		same = memcmp(&now.msgs[i], &md->idx.msgs[i],
+		    sizeof(now.msgs[i])) == 0;
+	mbox_index_free(&now);
+	return same;
+}
+
+/*
+ * Removes the deleted messages by moving every kept byte down over
+ * them, then the mail delivered since the scan, then truncates.
+ */
+static int
+maildrop_compact(struct maildrop *md, off_t size)
+{
+	off_t	 w, start, end;
+	size_t	 i;
+
+	for (i = 0; i < md->idx.count && !md->deleted[i]; i++)
+		;
+	w = md->idx.msgs[i].from;
+	for (; i < md->idx.count; i++) {
+		start = md->idx.msgs[i].from;
+		end = i + 1 < md->idx.count ? md->idx.msgs[i + 1].from :
+		    md->idx.end;
+		if (md->deleted[i])
+			continue;
+		if (maildrop_move(md->fd, w, start, end - start) == -1)
+			return -1;
+		w += end - start;
+	}
+	if (maildrop_move(md->fd, w, md->idx.end, size - md->idx.end) == -1)
+		return -1;
+	w += size - md->idx.end;
+	if (ftruncate(md->fd, w) == -1 || fsync(md->fd) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+maildrop_reply(struct maildrop *md, uint32_t type, uint32_t code,
+    const char *text)
+{
+	unsigned char	 buf[sizeof(uint32_t) + 200];
+	size_t		 n = strnlen(text, 200);
+
+	memcpy(buf, &code, sizeof(code));
+	memcpy(buf + sizeof(code), text, n);
+	if (ipc_send(md->session_fd, type, buf, sizeof(code) + n, -1) == -1)
+		fatal("send to session");
+}
+
+static void
+maildrop_commit(struct maildrop *md)
+{
+	struct stat	 st;
+	uint32_t	 left = md->idx.count - md->ndeleted;
+	int		 rv;
+
+	if (md->ndeleted == 0) {
+		maildrop_reply(md, IPC_COMMIT_OK, left, "");
+		return;
+	}
+	if (md->readonly) {
+		log_warnx("%s: read-only, nothing deleted", md->path);
+		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_PERM,
+		    "maildrop is read-only, nothing deleted");
+		return;
+	}
+	if ((rv = maildrop_lock(md)) != 0) {
+		log_warnx("%s: cannot lock to commit: %s", md->path,
+		    rv == -2 ? "busy" : strerror(errno));
+		maildrop_reply(md, IPC_COMMIT_ERR, rv == -2 ? MAILDROP_INUSE :
+		    MAILDROP_TEMP, "maildrop is locked, nothing deleted");
+		return;
+	}
+	if (fstat(md->fd, &st) == -1 || !maildrop_unchanged(md, st.st_size)) {
+		maildrop_unlock(md);
+		log_warnx("%s: changed by another program during the session, "
+		    "nothing deleted", md->path);
+		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
+		    "maildrop changed by another program, nothing deleted");
+		return;
+	}
+	if (maildrop_compact(md, st.st_size) == -1) {
+		rv = errno;
+		maildrop_unlock(md);
+		log_warnx("%s: commit failed: %s", md->path, strerror(rv));
+		maildrop_reply(md, IPC_COMMIT_ERR, rv == ENOSPC || rv == EDQUOT ||
+		    rv == EIO ? MAILDROP_TEMP : MAILDROP_PERM,
+		    "cannot update maildrop");
+		return;
+	}
+	maildrop_unlock(md);
+	maildrop_reply(md, IPC_COMMIT_OK, left, "");
+}
+
+/* Takes the deletions from the session until it asks for the commit. */
+static __dead void
+maildrop_serve(struct maildrop *md)
+{
+	static struct ipc_msg	 m;
+	uint32_t		 n;
+	size_t			 i;
+	int			 rv;
+
+	for (;;) {
+		if ((rv = ipc_recv(md->session_fd, &m)) == 0 ||
+		    (rv == -1 && errno == ECONNRESET))
+			exit(0);	/* session gone: delete nothing */
+		if (rv != 1 || m.fd != -1)
+			fatalx("invalid message from session");
+		if (m.type == IPC_COMMIT && m.len == 0)
+			break;
+		if (m.type != IPC_DELETE || m.len % sizeof(n) != 0)
+			fatalx("invalid message from session");
+		for (i = 0; i < m.len / sizeof(n); i++) {
+			memcpy(&n, m.data + i * sizeof(n), sizeof(n));
+			if (n >= md->idx.count || md->deleted[n])
+				fatalx("invalid deletion from session");
+			md->deleted[n] = 1;
+			md->ndeleted++;
+		}
+	}
+	maildrop_commit(md);
+	exit(0);
+}
+
+void
+maildrop_main(const char *path, int session_fd, int monitor_fd)
+{
+	static struct maildrop	 md;
+
+	md.path = path;
+	md.session_fd = session_fd;
+	md.monitor_fd = monitor_fd;
+	md.fd = md.dirfd = -1;
+	maildrop_open(&md);
+	maildrop_scan(&md);
+	maildrop_send_index(&md);
+	maildrop_serve(&md);
+	/* NOTREACHED */
+}

@@ -1,0 +1,565 @@
+/*
+ * mbox.c: scans an mbox into an index of messages (where each one is, its
+ * size as RETR sends it, its UIDL) and converts messages for RETR and TOP.
+ * Pure functions over bytes: no locking, no processes, no network.
+ *
+ * The scanner takes the file in chunks of any size and looks at every
+ * line only through memchr for its LF and a few bytes at its start, so
+ * its memory depends on the number of messages, never on their size.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+/* Read size of mbox_scan_fd: large enough that system calls cost little
+ * next to memchr, small enough not to matter in the maildrop process. */
+#define SCAN_CHUNK	(256 * 1024)
+
+/* The UIDL proper: this many digest bytes, as twice as many hex digits. */
+#define UIDL_BYTES	16
+#define UIDL_HEX	(2 * UIDL_BYTES)
+
+/*
+ * Header fields that mail readers and IMAP servers add or rewrite in
+ * place: they must not change a message's UIDL.
+ */
+static const char *const rewritten_fields[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
+	"Content-Length", "Lines", "X-Mozilla-Status", "X-Mozilla-Status2",
+	NULL
+};
+#define REWRITTEN_MAX	17	/* strlen("X-Mozilla-Status2") */
+
+void
+mbox_index_free(struct mbox_index *idx)
+{
+	free(idx->msgs);
+	memset(idx, 0, sizeof(*idx));
+}
+
+void
+mbox_scan_init(struct mbox_scan *s, struct mbox_index *idx)
+{
+	mbox_index_free(idx);
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+}
+
+/* Whether the n bytes at b spell name, ASCII letters in any case. */
+static int
+name_is(const char *b, size_t n, const char *name)
+{
+	size_t		 i;
+	unsigned char	 c, d;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)b[i];
+		d = (unsigned char)name[i];
+		if (d == '\0')
+			return 0;
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (d >= 'A' && d <= 'Z')
+			d += 'a' - 'A';
+		if (c != d)
+			return 0;
+	}
+	return name[n] == '\0';
+}
+
+/*
+ * Whether the header line whose first avail bytes are at b starts a field
+ * that is rewritten in place; -1 when more bytes are needed to tell.  The
+ * name may be followed by blanks before its colon (RFC 5322 obs-FWS).
+ */
+static int
+field_rewritten(const char *b, size_t avail, int eof)
+{
+	const char *const	*f;
+	size_t			 i, namelen;
+	unsigned char		 c;
+
+	for (i = 0; i < avail; i++) {
+		c = (unsigned char)b[i];
+		if (c == ':' || c <= ' ' || c > '~')
+			break;
+		if (i == REWRITTEN_MAX)
+			return 0;	/* longer than any of them */
+	}
+	namelen = i;
+	while (i < avail && (b[i] == ' ' || b[i] == '\t'))
+		i++;
+	if (i == avail)
+		return eof || avail == MBOX_HEAD ? 0 : -1;
+	if (b[i] != ':' || namelen == 0)
+		return 0;
+	for (f = rewritten_fields; *f != NULL; f++)
+		if (name_is(b, namelen, *f))
+			return 1;
+	return 0;
+}
+
+/* Makes room for one more message: MBOX_OK, MBOX_TOOBIG or MBOX_NOMEM. */
+static int
+msgs_grow(struct mbox_index *idx)
+{
+	struct mbox_msg	*m;
+	size_t		 cap;
+
+	if (idx->count >= MAX_MESSAGES)
+		return MBOX_TOOBIG;
+	if (idx->count < idx->cap)
+		return MBOX_OK;
+	cap = idx->cap > 0 ? idx->cap * 2 : 64;
+	if (cap > MAX_MESSAGES)
+		cap = MAX_MESSAGES;
+	if ((m = realloc(idx->msgs, cap * sizeof(*m))) == NULL)
+		return MBOX_NOMEM;
+	idx->msgs = m;
+	idx->cap = cap;
+	return MBOX_OK;
+}
+
+/*
+ * Ends the current message at offset end; partial: the line being read
+ * has bytes but no LF (so it is not a separator and RETR adds a CRLF).
+ */
+static void
+msg_close(struct mbox_scan *s, off_t end, int partial)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	struct mbox_msg		*m = &s->idx->msgs[s->idx->count - 1];
+	uint8_t			 md[SHA256_DIGEST];
+	off_t			 lfs = s->lfs;
+	int			 i;
+
+	/*
+	 * An unfinished line is hashed as if its line end had come, so that
+	 * a missing final newline, once some program adds it, leaves the
+	 * UIDL as it was.
+	 */
+	if (partial && s->hashing)
+		sha256_update(&s->hash, "\n", 1);
+	if (s->in_from) {
+		/* A From_ line without LF at the end: nothing to serve. */
+		m->off = end;
+		m->len = 0;
+		m->size = 0;
+	} else {
+		m->len = end - m->off;
+		if (!partial && s->last_empty > 0) {
+			/* The blank separator line belongs to the mbox. */
+			m->len -= s->last_empty;
+			if (s->last_empty == 1)
+				lfs--;
+		}
+		m->size = m->len + lfs + (partial ? 2 : 0);
+	}
+	sha256_final(&s->hash, md);
+	for (i = 0; i < UIDL_BYTES; i++) {
+		m->uidl[2 * i] = hex[md[i] >> 4];
+		m->uidl[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	m->uidl[UIDL_HEX] = '\0';
+}
+
+/* A From_ line begins at s->line_start: ends the message before it and
+ * starts the next. */
+static void
+msg_start(struct mbox_scan *s)
+{
+	struct mbox_msg	*m;
+	int		 err;
+
+	if (s->in_msg)
+		msg_close(s, s->line_start, 0);
+	if ((err = msgs_grow(s->idx)) != MBOX_OK) {
+		s->err = err;
+		return;
+	}
+	m = &s->idx->msgs[s->idx->count++];
+	memset(m, 0, sizeof(*m));
+	m->from = s->line_start;
+	s->in_msg = 1;
+	s->in_from = 1;
+	s->in_headers = 0;
+	s->skip_field = 0;
+	s->lfs = 0;
+	s->last_empty = 0;
+	s->empty = 0;
+	s->hashing = 1;
+	sha256_init(&s->hash);
+}
+
+/*
+ * Judges the current line from its first avail bytes at b (eof: no more
+ * will come): a From_ line starts a message, an empty line ends the
+ * headers, a header line is hashed unless its field is rewritten in
+ * place.  Returns -1, having changed nothing, when it needs more bytes;
+ * else 0, with s->err set if the line makes the scan fail.
+ */
+static int
+line_classify(struct mbox_scan *s, const char *b, size_t avail, int eof)
+{
+	int	 empty, r;
+
+	if (avail < 5 && !eof && memcmp(b, "From ", avail) == 0)
+		return -1;
+	if (avail >= 5 && memcmp(b, "From ", 5) == 0) {
+		msg_start(s);
+		s->classified = 1;
+		return 0;
+	}
+	if (!s->in_msg) {
+		s->err = MBOX_NOTMBOX;
+		return 0;
+	}
+	if (b[0] == '\r' && avail == 1 && !eof)
+		return -1;
+	if (b[0] == '\n')
+		empty = 1;
+	else if (b[0] == '\r' && avail > 1 && b[1] == '\n')
+		empty = 2;
+	else
+		empty = 0;
+	if (!s->in_headers)
+		s->hashing = 0;
+	else if (empty) {
+		s->in_headers = 0;
+		s->hashing = 0;
+	} else if (b[0] == ' ' || b[0] == '\t')
+		s->hashing = !s->skip_field;	/* continues the field */
+	else {
+		if ((r = field_rewritten(b, avail, eof)) == -1)
+			return -1;
+		s->skip_field = r;
+		s->hashing = !r;
+	}
+	s->empty = empty;
+	s->classified = 1;
+	return 0;
+}
+
+/* Takes n > 0 bytes of the current line, none of them an LF. */
+static void
+line_part(struct mbox_scan *s, const char *p, size_t n)
+{
+	int	 cr = p[n - 1] == '\r';
+
+	/* A CR at the end may be half of a CRLF, which hashes as LF: it
+	 * waits for the next byte. */
+	if (s->hashing) {
+		if (s->prev_cr)
+			sha256_update(&s->hash, "\r", 1);
+		sha256_update(&s->hash, p, n - cr);
+	}
+	s->prev_cr = cr;
+}
+
+/* The LF of the current line has been taken (s->pos is past it). */
+static void
+line_end(struct mbox_scan *s)
+{
+	if (s->hashing)
+		sha256_update(&s->hash, "\n", 1);
+	if (s->in_from) {
+		s->in_from = 0;
+		s->in_headers = 1;
+		s->idx->msgs[s->idx->count - 1].off = s->pos;
+	} else {
+		if (!s->prev_cr)
+			s->lfs++;
+		s->last_empty = s->empty;
+	}
+	s->prev_cr = 0;
+	s->classified = 0;
+	s->line_start = s->pos;
+}
+
+/* Scans bytes of the current line, judged already, up to and including
+ * its LF; returns how many it took. */
+static size_t
+line_scan(struct mbox_scan *s, const char *p, size_t n)
+{
+	const char	*lf;
+	size_t		 k;
+
+	if ((lf = memchr(p, '\n', n)) == NULL) {
+		line_part(s, p, n);
+		s->pos += n;
+		return n;
+	}
+	k = lf - p;
+	if (k > 0)
+		line_part(s, p, k);
+	s->pos += k + 1;
+	line_end(s);
+	return k + 1;
+}
+
+/*
+ * The current line starts in an earlier chunk and could not be judged
+ * there: adds bytes from p to its copy in s->head, up to its LF, and
+ * judges it again.  Returns the bytes taken.
+ */
+static size_t
+head_gather(struct mbox_scan *s, const char *p, size_t n)
+{
+	const char	*lf;
+	size_t		 k;
+
+	k = MBOX_HEAD - s->headlen;
+	if (k > n)
+		k = n;
+	if ((lf = memchr(p, '\n', k)) != NULL)
+		k = lf - p + 1;
+	memcpy(s->head + s->headlen, p, k);
+	s->headlen += k;
+	if (line_classify(s, s->head, s->headlen, 0) == 0 &&
+	    s->err == MBOX_OK) {
+		/* head holds at most one LF, its last byte */
+		line_scan(s, s->head, s->headlen);
+		s->headlen = 0;
+	}
+	return k;
+}
+
+int
+mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
+{
+	size_t	 k;
+
+	if (s->err != MBOX_OK)
+		return s->err;
+	if ((uintmax_t)n > (uintmax_t)(MAX_MAILDROP_SIZE - s->pos -
+	    (off_t)s->headlen))
+		return s->err = MBOX_TOOBIG;
+	while (n > 0 && s->err == MBOX_OK) {
+		if (!s->classified && (s->headlen > 0 ||
+		    line_classify(s, p, n, 0) == -1))
+			k = head_gather(s, p, n);
+		else if (s->err != MBOX_OK)
+			break;
+		else
+			k = line_scan(s, p, n);
+		p += k;
+		n -= k;
+	}
+	return s->err;
+}
+
+/* qsort order: by UIDL, then by position in the file. */
+static int
+uidl_cmp(const void *a, const void *b)
+{
+	const struct mbox_msg	*x = *(const struct mbox_msg *const *)a;
+	const struct mbox_msg	*y = *(const struct mbox_msg *const *)b;
+	int			 c;
+
+	if ((c = memcmp(x->uidl, y->uidl, UIDL_HEX)) != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Exact duplicates (same From_ line and headers) share a digest: the
+ * second in the file gets ".2", the third ".3", and so on.  Sorting keeps
+ * this O(n log n) for a million messages.
+ */
+static int
+uidl_suffixes(struct mbox_index *idx)
+{
+	struct mbox_msg	**v;
+	size_t		  i, dup;
+
+	if (idx->count < 2)
+		return MBOX_OK;
+	if ((v = calloc(idx->count, sizeof(*v))) == NULL)
+		return MBOX_NOMEM;
+	for (i = 0; i < idx->count; i++)
+		v[i] = &idx->msgs[i];
+	qsort(v, idx->count, sizeof(*v), uidl_cmp);
+	for (i = 1, dup = 1; i < idx->count; i++) {
+		if (memcmp(v[i]->uidl, v[i - 1]->uidl, UIDL_HEX) != 0) {
+			dup = 1;
+			continue;
+		}
+		/* at most ".1000000": fits in UIDL_SIZE */
+		snprintf(v[i]->uidl + UIDL_HEX, UIDL_SIZE - UIDL_HEX, ".%zu",
+		    ++dup);
+	}
+	free(v);
+	return MBOX_OK;
+}
+
+int
+mbox_scan_finish(struct mbox_scan *s)
+{
+	if (s->err != MBOX_OK)
+		return s->err;
+	if (s->headlen > 0) {
+		/* The file ends in a line start too short to judge before;
+		 * at end of file it can be, and it has no LF. */
+		line_classify(s, s->head, s->headlen, 1);
+		if (s->err != MBOX_OK)
+			return s->err;
+		line_scan(s, s->head, s->headlen);
+		s->headlen = 0;
+	}
+	if (s->in_msg) {
+		msg_close(s, s->pos, s->pos > s->line_start);
+		s->in_msg = 0;
+	}
+	s->idx->end = s->pos;
+	return s->err = uidl_suffixes(s->idx);
+}
+
+int
+mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
+{
+	struct mbox_scan	 s;
+	char			*buf;
+	off_t			 off = 0;
+	size_t			 want;
+	ssize_t			 r;
+	int			 err = MBOX_OK, saved;
+
+	mbox_scan_init(&s, idx);
+	if ((buf = malloc(SCAN_CHUNK)) == NULL)
+		return MBOX_NOMEM;
+	/* Only a hint for read-ahead; a failure changes nothing. */
+	(void)posix_fadvise(fd, 0, limit < 0 ? 0 : limit,
+	    POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		want = SCAN_CHUNK;
+		if (limit >= 0 && limit - off < (off_t)want)
+			want = limit - off;
+		if (want == 0)
+			break;
+		if ((r = pread(fd, buf, want, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err = MBOX_IO;
+			break;
+		}
+		if (r == 0) {
+			/* Shorter than the caller knows it to be: someone
+			 * truncated it, the index would not match. */
+			if (limit >= 0) {
+				errno = ESTALE;
+				err = MBOX_IO;
+			}
+			break;
+		}
+		off += r;
+		if ((err = mbox_scan_feed(&s, buf, r)) != MBOX_OK)
+			break;
+	}
+	saved = errno;
+	free(buf);
+	errno = saved;
+	if (err != MBOX_OK)
+		return err;
+	return mbox_scan_finish(&s);
+}
+
+const char *
+mbox_strerror(int err)
+{
+	switch (err) {
+	case MBOX_OK:
+		return "no error";
+	case MBOX_NOTMBOX:
+		return "not an mbox file";
+	case MBOX_TOOBIG:
+		return "maildrop too large";
+	case MBOX_NOMEM:
+		return "out of memory";
+	case MBOX_IO:
+		return "read error";
+	}
+	return "unknown error";
+}
+
+void
+xform_init(struct xform *x, int stuff, long long body_lines)
+{
+	memset(x, 0, sizeof(*x));
+	x->stuff = stuff;
+	x->body_lines = body_lines < 0 ? -1 : body_lines;
+}
+
+/* An input LF has been written as a line end: counts lines for TOP. */
+static void
+xform_line_end(struct xform *x)
+{
+	int	 empty;
+
+	empty = x->line_len == 0 || (x->line_len == 1 && x->prev_cr);
+	x->line_len = 0;
+	x->prev_cr = 0;
+	if (x->body_lines < 0)
+		return;
+	if (x->in_body)
+		x->body_lines--;
+	else if (empty)
+		x->in_body = 1;		/* the empty line is sent, not counted */
+	if (x->in_body && x->body_lines == 0)
+		x->done = 1;
+}
+
+size_t
+xform_run(struct xform *x, const char *in, size_t n, char *out, size_t *used)
+{
+	const char	*p = in, *end = in + n, *lf;
+	char		*o = out;
+	size_t		 k;
+
+	while (p < end && !x->done) {
+		if (x->line_len == 0 && x->stuff && *p == '.')
+			*o++ = '.';
+		lf = memchr(p, '\n', end - p);
+		k = (lf != NULL ? lf : end) - p;
+		if (k > 0) {
+			/* Bytes are sent as stored, lone CRs included. */
+			memcpy(o, p, k);
+			o += k;
+			p += k;
+			x->prev_cr = p[-1] == '\r';
+			x->line_len = x->line_len == 0 && k == 1 ? 1 : 2;
+		}
+		if (lf == NULL)
+			break;
+		/* LF becomes CRLF; a CRLF stays one. */
+		if (!x->prev_cr)
+			*o++ = '\r';
+		*o++ = '\n';
+		p++;
+		xform_line_end(x);
+	}
+	if (o > out) {
+		x->any = 1;
+		x->last_lf = o[-1] == '\n';
+	}
+	*used = p - in;
+	return o - out;
+}
+
+size_t
+xform_end(struct xform *x, char *out)
+{
+	if (!x->any || x->last_lf)
+		return 0;
+	out[0] = '\r';
+	out[1] = '\n';
+	x->last_lf = 1;
+	return 2;
+}

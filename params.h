@@ -1,0 +1,98 @@
+/*
+ * params.h: every limit of pop3d in one place, each with its reason.
+ */
+#ifndef POP3D_PARAMS_H
+#define POP3D_PARAMS_H
+
+/* Unprivileged user of the session process, and its chroot (its home). */
+#define DEFAULT_SESSION_USER	"_pop3d"
+
+/* Where mail is, unless -m says otherwise: %u user name, %h home. */
+#define DEFAULT_MAILDROP	"/var/mail/%u"
+
+/*
+ * Root-owned directory holding one lock file per user for the length of a
+ * session, so a second concurrent session gets [IN-USE] (RFC 3206).
+ */
+#define PATH_SESSION_LOCKS	"/run/pop3d"
+
+/*
+ * RFC 1939 section 3: the autologout timer must be at least 10 minutes.
+ * -t may shorten it (tests, hostile networks) but not below 1 second.
+ */
+#define DEFAULT_TIMEOUT		600
+#define MAX_TIMEOUT		86400
+
+/* Time a TLS handshake may take before the client is dropped (RFC 8314). */
+#define HANDSHAKE_TIMEOUT	30
+
+/*
+ * RFC 2449 section 4: a command line is at most 255 octets including the
+ * CRLF.  Anything longer gets one -ERR and is discarded up to its LF.
+ */
+#define MAX_COMMAND_LINE	255
+
+/*
+ * An AUTH PLAIN continuation carries base64 of authzid NUL authcid NUL
+ * passwd, each at most 255 octets (RFC 4616): 767 octets, 1024 in base64,
+ * plus the CRLF.
+ */
+#define MAX_SASL_LINE		1030
+
+/* RFC 4616 section 2: each SASL PLAIN field is at most 255 octets. */
+#define MAX_SASL_FIELD		255
+
+/* Longest user name and password accepted from a client (RFC 1939 USER/PASS
+ * arguments fit in one command line). */
+#define MAX_USER		64
+#define MAX_PASSWORD		255
+
+/* Bad commands a client may send before the session is ended. */
+#define MAX_BAD_COMMANDS	20
+
+/* Failed logins per session; each one also costs the client a delay. */
+#define MAX_AUTH_FAILURES	3
+#define AUTH_FAILURE_DELAY	2	/* seconds */
+
+/*
+ * The largest maildrop accepted.  The index costs about 80 bytes a
+ * message in the maildrop and session processes, so a million messages
+ * bound both near 80 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.
+ */
+#define MAX_MESSAGES		1000000
+#define MAX_MAILDROP_SIZE	((off_t)1 << 40)	/* 1 TB */
+
+/* Longest line of a -a passwd file; longer lines are skipped and logged. */
+#define MAX_PASSWD_LINE		1024
+
+/*
+ * Waiting for a busy mailbox lock: tries, one a second.  A delivery agent
+ * holds it only for the length of one delivery.
+ */
+#define LOCK_TRIES		10
+
+/* liblockfile's rule: a dot-lock older than this is stale (seconds). */
+#define DOTLOCK_STALE		300
+
+/*
+ * Largest IPC payload.  Index entries and deletions go in batches that
+ * fit; everything else is much smaller.
+ */
+#define IPC_MAX_PAYLOAD		65536
+
+/* Longest log line a child may hand to the monitor. */
+#define MAX_LOG_LINE		512
+
+/*
+ * Output is built in buffers of this size so that TLS writes full-size
+ * 16 KB records and plain writes few system calls.
+ */
+#define OUTPUT_BUFFER		(64 * 1024)
+
+/* Read size when streaming a message from the mailbox. */
+#define MAILBOX_READ_BUFFER	(64 * 1024)
+
+/* UIDL: 32 hex digits of the hash, then ".N" for exact duplicates. */
+#define UIDL_SIZE		48
+
+#endif

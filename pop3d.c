@@ -1,0 +1,725 @@
+/*
+ * pop3d.c: main and the monitor.  The monitor is the only part of pop3d
+ * that stays root.  It never touches the client connection: it forks the
+ * session process, answers the few requests in monitor_table, takes the
+ * per-user session lock, forks the maildrop process after a good login,
+ * logs for all three, and reaps them.
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+#include "auth.h"
+
+enum monitor_state {
+	MON_PREAUTH = 1,	/* waiting for good credentials */
+	MON_AUTHED = 2		/* maildrop forked */
+};
+
+enum monitor_peer {
+	FROM_SESSION = 1,
+	FROM_MAILDROP = 2
+};
+
+struct monitor {
+	struct pop3d_conf	*conf;
+	int			 state;
+	int			 session_fd;	/* -1 once closed */
+	int			 maildrop_fd;	/* -1 when none */
+	pid_t			 session_pid;
+	pid_t			 maildrop_pid;
+	int			 failures;
+	int			 userlock_fd;
+	struct auth_user	 user;
+	char			 maildrop[PATH_MAX];
+	int			 dotlock_dirfd;	/* -1: no dot-lock held */
+	char			 dotlock_name[NAME_MAX + 1];
+};
+
+static pid_t	monitor_pid;
+
+static void	monitor_log(struct monitor *, struct ipc_msg *, int);
+static void	monitor_auth(struct monitor *, struct ipc_msg *, int);
+static void	monitor_dotlock(struct monitor *, struct ipc_msg *, int);
+static void	monitor_dotunlock(struct monitor *, struct ipc_msg *, int);
+
+/* What each child may ask, and when; anything else is fatal. */
+static const struct monitor_request {
+	uint32_t	 type;
+	int		 states;
+	int		 from;
+	void		 (*handler)(struct monitor *, struct ipc_msg *, int);
+} monitor_table[] = {
+	{ IPC_LOG, MON_PREAUTH | MON_AUTHED, FROM_SESSION | FROM_MAILDROP,
+	    monitor_log },
+	{ IPC_AUTH, MON_PREAUTH, FROM_SESSION, monitor_auth },
+	{ IPC_DOTLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotlock },
+	{ IPC_DOTUNLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotunlock },
+	{ IPC_NONE, 0, 0, NULL }
+};
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr, "usage: pop3d [-dnPSv] [-a passwd-file] [-c cert-file] "
+	    "[-k key-file]\n"
+	    "             [-m maildrop] [-t seconds] [-u user]\n");
+	exit(1);
+}
+
+void
+proc_setname(const char *name)
+{
+	char	 comm[16];
+
+	snprintf(comm, sizeof(comm), "pop3d: %s", name);
+	(void)prctl(PR_SET_NAME, comm, 0, 0, 0);
+	log_procname(name);
+}
+
+void
+priv_drop(const char *dir, uid_t uid, gid_t gid, int nogroups)
+{
+	uid_t	 r, e, s;
+	gid_t	 rg, eg, sg;
+
+	if (dir != NULL && (chroot(dir) == -1 || chdir("/") == -1))
+		fatal("chroot %s", dir);
+	if ((nogroups ? setgroups(0, NULL) : setgroups(1, &gid)) == -1 ||
+	    setresgid(gid, gid, gid) == -1 || setresuid(uid, uid, uid) == -1)
+		fatal("cannot drop privileges to %lu:%lu", (unsigned long)uid,
+		    (unsigned long)gid);
+	/* prove it: no way back, and every id is the new one */
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		fatalx("privileges could be regained");
+	if (gid != 0 && (setgid(0) != -1 || setegid(0) != -1))
+		fatalx("group privileges could be regained");
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||
+	    getresgid(&rg, &eg, &sg) == -1 || rg != gid || eg != gid ||
+	    sg != gid)
+		fatalx("privileges not dropped");
+	/* die with the monitor (the drop cleared any earlier setting) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != monitor_pid)
+		_exit(1);
+}
+
+/* The -u user's home: an empty directory only root may change. */
+static int
+check_session_user(struct pop3d_conf *conf)
+{
+	struct passwd	*pw;
+	struct stat	 st;
+
+	if ((pw = getpwnam(conf->session_user)) == NULL) {
+		log_warnx("unprivileged user %s does not exist",
+		    conf->session_user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("unprivileged user %s is root", conf->session_user);
+		return -1;
+	}
+	conf->session_uid = pw->pw_uid;
+	conf->session_gid = pw->pw_gid;
+	if (strlcpy(conf->session_root, pw->pw_dir,
+	    sizeof(conf->session_root)) >= sizeof(conf->session_root) ||
+	    conf->session_root[0] != '/') {
+		log_warnx("%s: home directory is not an absolute path",
+		    conf->session_user);
+		return -1;
+	}
+	if (stat(conf->session_root, &st) == -1) {
+		log_warn("chroot directory %s", conf->session_root);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_warnx("chroot directory %s must be a directory owned by "
+		    "root and writable only by root", conf->session_root);
+		return -1;
+	}
+	return 0;
+}
+
+/* The -m template may hold %u, %h and %% only, and must be absolute. */
+static int
+maildrop_expand(const char *tmpl, const char *user, const char *home,
+    char *out, size_t size)
+{
+	const char	*p, *add;
+	char		 one[2] = "";
+	size_t		 len = 0, n;
+
+	if (tmpl[0] != '/')
+		return -1;
+	for (p = tmpl; *p != '\0'; p++) {
+		if (*p != '%') {
+			one[0] = *p;
+			add = one;
+		} else if (*++p == 'u')
+			add = user;
+		else if (*p == 'h')
+			add = home;
+		else if (*p == '%')
+			add = "%";
+		else
+			return -1;
+		n = strlen(add);
+		if (len + n >= size)
+			return -1;
+		memcpy(out + len, add, n);
+		len += n;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+static void
+peer_name(struct pop3d_conf *conf)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 addr[INET6_ADDRSTRLEN];
+	const void		*a = NULL;
+
+	strlcpy(conf->peer, "local", sizeof(conf->peer));
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (a != NULL && inet_ntop(ss.ss_family, a, addr, sizeof(addr)))
+		strlcpy(conf->peer, addr, sizeof(conf->peer));
+}
+
+static int
+configtest(struct pop3d_conf *conf)
+{
+	char	 path[PATH_MAX];
+	int	 bad = 0, n;
+
+	if (check_session_user(conf) == -1)
+		bad = 1;
+	if (maildrop_expand(conf->maildrop, "user", "/home/user", path,
+	    sizeof(path)) == -1) {
+		log_warnx("-m %s: not an absolute path with only %%u, %%h "
+		    "and %%%%", conf->maildrop);
+		bad = 1;
+	}
+	if (conf->passwd_file != NULL) {
+		if ((n = auth_check_file(conf->passwd_file)) != 0)
+			bad = 1;
+		if (n > 0)
+			log_warnx("%s: %d bad lines", conf->passwd_file, n);
+	}
+	if (tls_load_keypair(conf) == -1 || tls_check_keypair(conf) == -1)
+		bad = 1;
+	if (!bad)
+		fprintf(stderr, "configuration OK\n");
+	return bad;
+}
+
+static void
+session_fork(struct monitor *mon)
+{
+	int	 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		fatal("socketpair");
+	switch (mon->session_pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(sv[0]);
+		proc_setname("session");
+		log_to_monitor(sv[1]);
+		session_main(mon->conf, sv[1]);
+		/* NOTREACHED */
+	}
+	close(sv[1]);
+	mon->session_fd = sv[0];
+}
+
+static void
+maildrop_fork(struct monitor *mon, int *session_end)
+{
+	int	 sm[2], mm[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sm) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mm) == -1)
+		fatal("socketpair");
+	switch (mon->maildrop_pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(sm[0]);
+		close(mm[0]);
+		close(mon->session_fd);
+		close(mon->userlock_fd);
+		proc_setname("maildrop");
+		log_to_monitor(mm[1]);
+		priv_drop(NULL, mon->user.uid, mon->user.gid, 1);
+		maildrop_main(mon->maildrop, sm[1], mm[1]);
+		/* NOTREACHED */
+	}
+	close(sm[1]);
+	close(mm[1]);
+	mon->maildrop_fd = mm[0];
+	*session_end = sm[0];
+}
+
+/*
+ * The per-user session lock: a flock(2) on a file in a root-only
+ * directory, held by the monitor until it exits.
+ */
+static int
+userlock_take(const char *user)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+	int		 fd;
+
+	if (mkdir(PATH_SESSION_LOCKS, 0700) == -1 && errno != EEXIST)
+		return -1;
+	if (lstat(PATH_SESSION_LOCKS, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_warnx("%s must be a directory only root can write",
+		    PATH_SESSION_LOCKS);
+		errno = EPERM;
+		return -1;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", PATH_SESSION_LOCKS,
+	    user) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		if (errno == EWOULDBLOCK)
+			errno = EBUSY;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+monitor_log(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	char		 line[MAX_LOG_LINE + 1];
+	uint32_t	 pri;
+	size_t		 i, n;
+
+	(void)mon;
+	if (m->len < sizeof(pri) || m->len > sizeof(pri) + MAX_LOG_LINE)
+		fatalx("invalid log message received");
+	memcpy(&pri, m->data, sizeof(pri));
+	n = m->len - sizeof(pri);
+	memcpy(line, m->data + sizeof(pri), n);
+	line[n] = '\0';
+	/* a child's text is not trusted to be printable */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 ||
+		    (unsigned char)line[i] >= 0x7f)
+			line[i] = '?';
+	if (pri > LOG_DEBUG)
+		pri = LOG_INFO;
+	log_procname(from == FROM_SESSION ? "session" : "maildrop");
+	log_emit(pri, line);
+	log_procname("monitor");
+}
+
+/* Copies an IPC string field: no NUL inside, at most max bytes. */
+static int
+monitor_field(char *dst, const unsigned char *src, size_t len, size_t max)
+{
+	if (len > max || memchr(src, '\0', len) != NULL)
+		return -1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+static void
+monitor_reply_fail(struct monitor *mon)
+{
+	uint32_t	 type;
+
+	sleep(AUTH_FAILURE_DELAY);
+	type = ++mon->failures >= MAX_AUTH_FAILURES ? IPC_AUTH_FINAL :
+	    IPC_AUTH_FAIL;
+	if (ipc_send(mon->session_fd, type, NULL, 0, -1) == -1)
+		fatal("send to session");
+}
+
+static void
+monitor_login(struct monitor *mon, const char *tls)
+{
+	int	 sm;
+
+	if ((mon->userlock_fd = userlock_take(mon->user.name)) == -1) {
+		if (errno == EBUSY) {
+			log_info("user %s already in a session, refused from "
+			    "%s", mon->user.name, mon->conf->peer);
+			if (ipc_send(mon->session_fd, IPC_AUTH_INUSE, NULL, 0,
+			    -1) == -1)
+				fatal("send to session");
+			return;
+		}
+		log_warn("session lock for %s", mon->user.name);
+		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
+			fatal("send to session");
+		return;
+	}
+	if (maildrop_expand(mon->conf->maildrop, mon->user.name,
+	    mon->user.home, mon->maildrop, sizeof(mon->maildrop)) == -1) {
+		log_warnx("maildrop path for %s too long or invalid",
+		    mon->user.name);
+		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
+			fatal("send to session");
+		close(mon->userlock_fd);
+		mon->userlock_fd = -1;
+		return;
+	}
+	log_info("login user=%s from %s %s", mon->user.name, mon->conf->peer,
+	    tls);
+	maildrop_fork(mon, &sm);
+	mon->state = MON_AUTHED;
+	if (ipc_send(mon->session_fd, IPC_AUTH_OK, NULL, 0, sm) == -1)
+		fatal("send to session");
+	close(sm);
+}
+
+static void
+monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	struct ipc_auth	 a;
+	char		 user[MAX_USER + 1], pass[MAX_PASSWORD + 1];
+	char		 tls[64];
+	int		 rv;
+
+	(void)from;
+	if (m->len < sizeof(a))
+		fatalx("invalid auth request received");
+	memcpy(&a, m->data, sizeof(a));
+	if (a.userlen > MAX_USER || a.passlen > MAX_PASSWORD ||
+	    a.tlslen >= sizeof(tls) ||
+	    m->len != sizeof(a) + a.userlen + a.passlen + a.tlslen)
+		fatalx("invalid auth request received");
+	if (monitor_field(tls, m->data + sizeof(a) + a.userlen + a.passlen,
+	    a.tlslen, sizeof(tls) - 1) == -1)
+		fatalx("invalid auth request received");
+	if (monitor_field(user, m->data + sizeof(a), a.userlen, MAX_USER) ==
+	    -1 || monitor_field(pass, m->data + sizeof(a) + a.userlen,
+	    a.passlen, MAX_PASSWORD) == -1)
+		rv = AUTH_UNKNOWN;
+	else
+		rv = auth_check(mon->conf->passwd_file, user, pass, &mon->user);
+	explicit_bzero(pass, sizeof(pass));
+	explicit_bzero(m->data, m->len);
+	switch (rv) {
+	case AUTH_OK:
+		monitor_login(mon, tls);
+		return;
+	case AUTH_UNKNOWN:
+		log_info("failed login for unknown user from %s",
+		    mon->conf->peer);
+		break;
+	case AUTH_REFUSED:
+		log_info("failed login for %s from %s", user, mon->conf->peer);
+		break;
+	default:
+		log_warnx("cannot check credentials from %s",
+		    mon->conf->peer);
+		sleep(AUTH_FAILURE_DELAY);
+		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
+			fatal("send to session");
+		return;
+	}
+	monitor_reply_fail(mon);
+}
+
+/*
+ * The dot-lock of a maildrop in a directory the user cannot write, such
+ * as /var/mail.  The monitor works only in a directory only root may
+ * change, by descriptor, and only on the maildrop it chose itself.
+ */
+static void
+monitor_dotlock(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	char		 dir[PATH_MAX], *slash;
+	struct stat	 st;
+	uint32_t	 err = 0;
+	int		 dirfd;
+
+	(void)from;
+	if (m->len != 0 || mon->dotlock_dirfd != -1)
+		fatalx("invalid dot-lock request received");
+	strlcpy(dir, mon->maildrop, sizeof(dir));
+	slash = strrchr(dir, '/');
+	strlcpy(mon->dotlock_name, slash + 1, sizeof(mon->dotlock_name));
+	slash[slash == dir ? 1 : 0] = '\0';
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd == -1)
+		err = errno;
+	else if (fstat(dirfd, &st) == -1 || st.st_uid != 0 ||
+	    ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
+		log_warnx("%s: not locking for the user in a directory root "
+		    "does not own", dir);
+		err = EPERM;
+	} else if (dotlock_create(dirfd, mon->dotlock_name) == -1)
+		err = errno;
+	if (err == 0)
+		mon->dotlock_dirfd = dirfd;
+	else if (dirfd != -1)
+		close(dirfd);
+	if (ipc_send(mon->maildrop_fd, err ? IPC_DOTLOCK_FAIL : IPC_DOTLOCK_OK,
+	    &err, sizeof(err), -1) == -1)
+		fatal("send to maildrop");
+}
+
+static void
+monitor_dotunlock_now(struct monitor *mon)
+{
+	if (mon->dotlock_dirfd == -1)
+		return;
+	if (dotlock_remove(mon->dotlock_dirfd, mon->dotlock_name) == -1)
+		log_warn("remove dot-lock of %s", mon->maildrop);
+	close(mon->dotlock_dirfd);
+	mon->dotlock_dirfd = -1;
+}
+
+static void
+monitor_dotunlock(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	(void)from;
+	if (m->len != 0 || mon->dotlock_dirfd == -1)
+		fatalx("invalid dot-unlock request received");
+	monitor_dotunlock_now(mon);
+	if (ipc_send(mon->maildrop_fd, IPC_DOTLOCK_OK, NULL, 0, -1) == -1)
+		fatal("send to maildrop");
+}
+
+/* Receives one request from a child and runs it through monitor_table. */
+static int
+monitor_dispatch(struct monitor *mon, int fd, int from)
+{
+	static struct ipc_msg		 m;
+	const struct monitor_request	*r;
+	int				 rv;
+
+	if ((rv = ipc_recv(fd, &m)) == 0)
+		return 0;
+	if (rv == -1)
+		return errno == ECONNRESET ? 0 : -1;
+	if (rv == -2 || m.fd != -1)
+		fatalx("invalid message received from %s",
+		    from == FROM_SESSION ? "session" : "maildrop");
+	for (r = monitor_table; r->handler != NULL; r++)
+		if (r->type == m.type)
+			break;
+	if (r->handler == NULL || !(r->states & mon->state) ||
+	    !(r->from & from))
+		fatalx("unexpected request %u from %s", m.type,
+		    from == FROM_SESSION ? "session" : "maildrop");
+	r->handler(mon, &m, from);
+	return 1;
+}
+
+static int
+monitor_reap(struct monitor *mon)
+{
+	int	 status, bad = 0;
+	pid_t	 pid;
+
+	while ((pid = waitpid(-1, &status, 0)) != -1 || errno == EINTR) {
+		if (pid == -1)
+			continue;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			continue;
+		bad = 1;
+		if (WIFSIGNALED(status))
+			log_warnx("%s process killed by signal %d",
+			    pid == mon->session_pid ? "session" : "maildrop",
+			    WTERMSIG(status));
+		else
+			log_warnx("%s process exited with status %d",
+			    pid == mon->session_pid ? "session" : "maildrop",
+			    WEXITSTATUS(status));
+	}
+	return bad;
+}
+
+static __dead void
+monitor_loop(struct monitor *mon)
+{
+	struct pollfd	 pfd[2];
+	int		 n, rv;
+
+	while (mon->session_fd != -1 || mon->maildrop_fd != -1) {
+		pfd[0].fd = mon->session_fd;
+		pfd[1].fd = mon->maildrop_fd;
+		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if ((n = poll(pfd, 2, -1)) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (pfd[0].revents) {
+			if ((rv = monitor_dispatch(mon, mon->session_fd,
+			    FROM_SESSION)) == -1)
+				fatal("receive from session");
+			if (rv == 0) {
+				close(mon->session_fd);
+				mon->session_fd = -1;
+			}
+		}
+		if (pfd[1].revents && mon->maildrop_fd != -1) {
+			if ((rv = monitor_dispatch(mon, mon->maildrop_fd,
+			    FROM_MAILDROP)) == -1)
+				fatal("receive from maildrop");
+			if (rv == 0) {
+				close(mon->maildrop_fd);
+				mon->maildrop_fd = -1;
+			}
+		}
+	}
+	rv = monitor_reap(mon);
+	/* a maildrop process that died holding the dot-lock */
+	monitor_dotunlock_now(mon);
+	exit(rv);
+}
+
+static int
+parse_seconds(const char *s)
+{
+	char	*end;
+	long	 n;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > MAX_TIMEOUT)
+		return -1;
+	return n;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct pop3d_conf	 conf;
+	static struct monitor		 mon;
+	int				 ch, fd;
+
+	conf.maildrop = DEFAULT_MAILDROP;
+	conf.session_user = DEFAULT_SESSION_USER;
+	conf.timeout = DEFAULT_TIMEOUT;
+	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:v")) != -1) {
+		switch (ch) {
+		case 'a':
+			conf.passwd_file = optarg;
+			break;
+		case 'c':
+			conf.cert_file = optarg;
+			break;
+		case 'd':
+			conf.debug = 1;
+			break;
+		case 'k':
+			conf.key_file = optarg;
+			break;
+		case 'm':
+			conf.maildrop = optarg;
+			break;
+		case 'n':
+			conf.configtest = 1;
+			break;
+		case 'P':
+			conf.cleartext = 1;
+			break;
+		case 'S':
+			conf.implicit_tls = 1;
+			break;
+		case 't':
+			if ((conf.timeout = parse_seconds(optarg)) == -1)
+				errx(1, "-t %s: not a number of seconds from 1 "
+				    "to %d", optarg, MAX_TIMEOUT);
+			break;
+		case 'u':
+			conf.session_user = optarg;
+			break;
+		case 'v':
+			log_verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (geteuid() != 0)
+		errx(1, "must be started as root");
+	if (conf.implicit_tls && (conf.cert_file == NULL ||
+	    conf.key_file == NULL))
+		errx(1, "-S needs -c and -k");
+	log_init(conf.debug || conf.configtest, log_verbose);
+	proc_setname("monitor");
+	if (conf.configtest)
+		exit(configtest(&conf));
+
+	/* inetd may hand us the socket as stderr too: keep it off the wire */
+	if (!conf.debug && (fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (check_session_user(&conf) == -1 || tls_load_keypair(&conf) == -1)
+		fatalx("configuration error: check it with pop3d -n");
+	peer_name(&conf);
+
+	monitor_pid = getpid();
+	mon.conf = &conf;
+	mon.state = MON_PREAUTH;
+	mon.maildrop_fd = mon.userlock_fd = mon.dotlock_dirfd = -1;
+	session_fork(&mon);
+	/* the monitor never touches the client or the key again */
+	if ((fd = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1)
+		fatal("/dev/null");
+	if (fd > STDERR_FILENO)
+		close(fd);
+	if (conf.key != NULL)
+		explicit_bzero(conf.key, conf.keylen);
+	free(conf.key);
+	free(conf.cert);
+	conf.key = conf.cert = NULL;
+	monitor_loop(&mon);
+}

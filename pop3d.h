@@ -1,0 +1,323 @@
+/*
+ * pop3d.h: what the process roles of pop3d share.
+ */
+#ifndef POP3D_H
+#define POP3D_H
+
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "params.h"
+#include "sha256.h"
+
+#ifndef __dead
+#define __dead	__attribute__((noreturn))
+#endif
+
+#ifndef HAVE_STRLCPY
+/* compat/strlcpy.c */
+size_t	 strlcpy(char *, const char *, size_t);
+#endif
+
+/*
+ * mbox.c: the mbox scanner and index, UIDL, and the transform RETR and TOP
+ * apply.  Pure functions over bytes: no process, lock or network here.
+ */
+struct mbox_msg {
+	off_t	 from;		/* offset of the From_ line */
+	off_t	 off;		/* first byte served, after the From_ line */
+	off_t	 len;		/* bytes served, blank separator excluded */
+	off_t	 size;		/* octets RETR sends before dot-stuffing */
+	char	 uidl[UIDL_SIZE];
+};
+
+struct mbox_index {
+	struct mbox_msg	*msgs;
+	size_t		 count;
+	size_t		 cap;
+	off_t		 end;	/* bytes scanned: the index covers [0, end) */
+};
+
+enum mbox_error {
+	MBOX_OK = 0,
+	MBOX_NOTMBOX,		/* not an mbox: [SYS/PERM] */
+	MBOX_TOOBIG,		/* over MAX_MESSAGES or MAX_MAILDROP_SIZE */
+	MBOX_NOMEM,		/* out of memory: [SYS/TEMP] */
+	MBOX_IO			/* read error, errno set: [SYS/TEMP] */
+};
+
+#define MBOX_HEAD	32	/* line-start bytes kept to classify a line */
+
+/*
+ * A scan in progress.  Bytes come in chunks of any size; only a line
+ * start that straddles two chunks is copied (into head), so memory does
+ * not depend on line or message length.
+ */
+struct mbox_scan {
+	struct mbox_index	*idx;
+	off_t		 pos;		/* offset of the next byte to scan */
+	int		 err;		/* enum mbox_error, sticky */
+	/* the current line */
+	off_t		 line_start;	/* its offset */
+	char		 head[MBOX_HEAD]; /* its start, while undecided */
+	size_t		 headlen;
+	int		 classified;	/* its start has been judged */
+	int		 empty;		/* it is "\n" (1) or "\r\n" (2) */
+	int		 hashing;	/* its bytes go into the UIDL */
+	int		 prev_cr;	/* its last byte so far is CR */
+	/* the current message, idx->msgs[idx->count - 1] */
+	int		 in_msg;	/* a From_ line has been seen */
+	int		 in_from;	/* still in that From_ line */
+	int		 in_headers;	/* before the first empty line */
+	int		 skip_field;	/* the header field is volatile */
+	off_t		 lfs;		/* LFs without a CR before them */
+	int		 last_empty;	/* the last whole line was empty:
+					 * its length, else 0 */
+	struct sha256	 hash;		/* UIDL over From_ line and headers */
+};
+
+/* mbox_index_free: frees the messages of idx and zeroes it. */
+void	 mbox_index_free(struct mbox_index *);
+
+/* mbox_scan_init: starts a scan that fills idx, which must be zeroed or
+ * hold an earlier index (its messages are freed first). */
+void	 mbox_scan_init(struct mbox_scan *, struct mbox_index *);
+
+/* mbox_scan_feed: scans the next n bytes, in chunks of any size; returns
+ * MBOX_OK or the error, which stays set for the rest of the scan.  After
+ * an error idx holds a partial index: mbox_index_free it. */
+int	 mbox_scan_feed(struct mbox_scan *, const char *, size_t);
+
+/* mbox_scan_finish: closes the last message, gives duplicate UIDLs their
+ * suffixes; returns MBOX_OK or the error. */
+int	 mbox_scan_finish(struct mbox_scan *);
+
+/* mbox_scan_fd: scans fd from offset 0 up to limit bytes (or to EOF when
+ * limit is -1) into idx; returns MBOX_OK or the error.  A file shorter
+ * than limit is MBOX_IO with errno ESTALE (it shrank under us). */
+int	 mbox_scan_fd(int, off_t, struct mbox_index *);
+
+/* mbox_strerror: a short text for an enum mbox_error. */
+const char *mbox_strerror(int);
+
+/*
+ * The RETR/TOP transform: LF becomes CRLF (a CRLF stays one), a final
+ * line without LF gets a CRLF, and with stuff set a line starting with
+ * "." gets another.  body_lines >= 0 stops after the headers, the empty
+ * line and that many body lines (TOP).
+ */
+struct xform {
+	int		 stuff;		/* dot-stuff (RETR, TOP) or not */
+	long long	 body_lines;	/* -1: the whole message; TOP: body
+					 * lines still to send */
+	int		 line_len;	/* bytes of the input line so far,
+					 * counted up to 2 only */
+	int		 prev_cr;	/* the last input byte was CR */
+	int		 in_body;	/* past the empty line ending headers */
+	int		 done;		/* TOP limit reached */
+	int		 any;		/* a byte was written */
+	int		 last_lf;	/* the last byte written was LF */
+};
+
+/* xform_init: prepares x for one message. */
+void	 xform_init(struct xform *, int, long long);
+
+/* xform_run: converts up to n input bytes into out, which has room for
+ * 2 * n bytes; sets *used to the bytes consumed (fewer when the TOP limit
+ * is reached, then x->done is set) and returns the bytes written. */
+size_t	 xform_run(struct xform *, const char *, size_t, char *, size_t *);
+
+/* xform_end: writes into out (room for 2) the CRLF a final line lacks;
+ * returns the bytes written. */
+size_t	 xform_end(struct xform *, char *);
+
+/*
+ * ipc.c: one framed format between the processes.  Each message is one
+ * SOCK_SEQPACKET datagram: a header, a payload of at most IPC_MAX_PAYLOAD
+ * bytes, and at most one descriptor.
+ */
+enum ipc_type {
+	IPC_NONE = 0,
+	IPC_LOG,		/* child -> monitor: u32 priority, text */
+	IPC_AUTH,		/* session -> monitor: struct ipc_auth, user, pass */
+	IPC_AUTH_OK,		/* monitor -> session: fd = maildrop channel */
+	IPC_AUTH_FAIL,		/* monitor -> session: bad credentials */
+	IPC_AUTH_FINAL,		/* monitor -> session: too many failures */
+	IPC_AUTH_INUSE,		/* monitor -> session: user already in session */
+	IPC_AUTH_TEMP,		/* monitor -> session: temporary failure */
+	IPC_DOTLOCK,		/* maildrop -> monitor: create the dot-lock */
+	IPC_DOTUNLOCK,		/* maildrop -> monitor: remove it */
+	IPC_DOTLOCK_OK,		/* monitor -> maildrop */
+	IPC_DOTLOCK_FAIL,	/* monitor -> maildrop: u32 errno */
+	IPC_INDEX,		/* maildrop -> session: struct mbox_msg[] */
+	IPC_READY,		/* maildrop -> session: fd = mailbox, read-only */
+	IPC_MAILDROP_ERR,	/* maildrop -> session: u32 code, text */
+	IPC_DELETE,		/* session -> maildrop: u32 message indexes */
+	IPC_COMMIT,		/* session -> maildrop: commit the deletions */
+	IPC_COMMIT_OK,		/* maildrop -> session: u32 messages left */
+	IPC_COMMIT_ERR,		/* maildrop -> session: u32 code, text */
+	IPC_TYPE_MAX
+};
+
+/* Codes carried by IPC_MAILDROP_ERR and IPC_COMMIT_ERR. */
+#define MAILDROP_TEMP	1	/* [SYS/TEMP] */
+#define MAILDROP_PERM	2	/* [SYS/PERM] */
+#define MAILDROP_INUSE	3	/* [IN-USE] */
+
+struct ipc_hdr {
+	uint32_t	 type;
+	uint32_t	 len;
+};
+
+struct ipc_msg {
+	uint32_t	 type;
+	uint32_t	 len;
+	int		 fd;		/* -1 when none came */
+	unsigned char	 data[IPC_MAX_PAYLOAD];
+};
+
+/* IPC_AUTH: this header, then the user, the password and the TLS
+ * version and cipher for the log, none NUL-terminated. */
+struct ipc_auth {
+	uint32_t	 userlen;
+	uint32_t	 passlen;
+	uint32_t	 tlslen;
+};
+
+/* ipc_send: sends one message, with fd unless it is -1; returns 0, or -1
+ * with errno set. */
+int	 ipc_send(int, uint32_t, const void *, size_t, int);
+
+/* ipc_recv: receives one message into m; returns 1, 0 on end of file,
+ * -1 on a system error (errno set) and -2 on a malformed message. */
+int	 ipc_recv(int, struct ipc_msg *);
+
+/* ipc_decode: checks and copies the n bytes of one datagram into m
+ * (m->fd untouched); returns 0, or -1 if it is malformed. */
+int	 ipc_decode(const void *, size_t, struct ipc_msg *);
+
+/*
+ * log.c: syslog LOG_MAIL or stderr in the monitor; in the children each
+ * line goes to the monitor, which logs it with the child's name.
+ */
+void	 log_init(int, int);
+void	 log_procname(const char *);
+void	 log_to_monitor(int);
+void	 log_emit(int, const char *);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+extern int log_verbose;
+
+
+/*
+ * The configuration from the command line, set by the monitor before it
+ * forks; the children get a copy.
+ */
+struct pop3d_conf {
+	const char	*passwd_file;	/* -a, NULL for system accounts */
+	const char	*cert_file;	/* -c */
+	const char	*key_file;	/* -k */
+	const char	*maildrop;	/* -m template */
+	const char	*session_user;	/* -u */
+	int		 cleartext;	/* -P */
+	int		 implicit_tls;	/* -S */
+	int		 timeout;	/* -t */
+	int		 debug;		/* -d */
+	int		 configtest;	/* -n */
+	uid_t		 session_uid;
+	gid_t		 session_gid;
+	char		 session_root[PATH_MAX];
+	uint8_t		*cert;		/* PEM, loaded as root */
+	size_t		 certlen;
+	uint8_t		*key;
+	size_t		 keylen;
+	char		 peer[INET6_ADDRSTRLEN + 16];
+};
+
+/* pop3d.c */
+/* priv_drop: chroots to dir unless it is NULL, then becomes uid/gid with
+ * gid as the only group (no groups at all when nogroups is set), and
+ * proves it cannot go back; fatal on any failure. */
+void	 priv_drop(const char *, uid_t, gid_t, int);
+/* proc_setname: sets the process name shown by ps and in the log. */
+void	 proc_setname(const char *);
+
+/* session.c */
+/* session_main: runs the session process over fds 0/1; never returns. */
+void	 session_main(struct pop3d_conf *, int) __attribute__((noreturn));
+
+/* maildrop.c */
+/* maildrop_main: runs the maildrop process for path as the current user,
+ * talking to the session over the first fd and the monitor over the
+ * second; never returns. */
+void	 maildrop_main(const char *, int, int) __attribute__((noreturn));
+
+/* dotlock.c */
+/* dotlock_create: makes NAME.lock beside name in directory dirfd the way
+ * liblockfile does (unique file, link(2), stale after DOTLOCK_STALE s);
+ * returns 0, or -1 with errno set (EEXIST: held by someone else). */
+int	 dotlock_create(int, const char *);
+/* dotlock_remove: removes the NAME.lock made by dotlock_create. */
+int	 dotlock_remove(int, const char *);
+
+/*
+ * tls.c: the session's I/O with the client, plain or TLS, behind one
+ * interface, with the inactivity timeout applied to every wait.
+ */
+struct tls;
+struct io {
+	int		 rfd;
+	int		 wfd;
+	int		 timeout;	/* seconds */
+	struct tls	*server;	/* NULL: TLS not configured */
+	struct tls	*tls;		/* NULL: TLS not active */
+	size_t		 rpos;
+	size_t		 rlen;
+	size_t		 wlen;
+	char		 rbuf[4096];
+	char		 wbuf[OUTPUT_BUFFER];
+};
+
+/* tls_load_keypair: reads -c and -k into conf as root; checks the key
+ * file's mode; returns 0, or -1 after logging why. */
+int	 tls_load_keypair(struct pop3d_conf *);
+/* tls_check_keypair: -n: parses the pair, checks it matches and is
+ * current; returns 0, or -1 after logging why. */
+int	 tls_check_keypair(struct pop3d_conf *);
+/* io_init: sets up io over fds 0/1, and the TLS server context from the
+ * key pair in conf (then wiped) when there is one; fatal on failure. */
+void	 io_init(struct io *, struct pop3d_conf *);
+/* io_fill: reads more client input into rbuf; returns the bytes read,
+ * 0 on end of file, -1 on error or timeout. */
+ssize_t	 io_fill(struct io *);
+/* io_reserve: returns room for n (<= OUTPUT_BUFFER) bytes at the end of
+ * wbuf, flushing first if needed; NULL if the flush failed. */
+char	*io_reserve(struct io *, size_t);
+/* io_write: buffers n bytes of output; returns 0, or -1 on error. */
+int	 io_write(struct io *, const void *, size_t);
+/* io_printf: buffers a formatted line; returns 0, or -1 on error. */
+int	 io_printf(struct io *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* io_flush: writes all buffered output; returns 0, or -1 on error or
+ * timeout. */
+int	 io_flush(struct io *);
+/* io_starttls: discards unread input and does the server handshake;
+ * returns 0, or -1 after logging why. */
+int	 io_starttls(struct io *);
+/* io_tls_info: "TLSv1.3 CIPHER" for the log, or "no TLS". */
+const char *io_tls_info(struct io *);
+/* io_close: closes TLS if active. */
+void	 io_close(struct io *);
+
+#endif

@@ -1,0 +1,1011 @@
+/*
+ * session.c: the session process, the only one that reads what the client
+ * sends.  It runs chrooted and unprivileged, and never opens the mailbox:
+ * the maildrop process hands it the index and a read-only descriptor, and
+ * RETR and TOP stream from that descriptor through the LF to CRLF and
+ * dot-stuffing transform.  Commands come from the table in session_verbs.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+enum session_state {
+	S_AUTHORIZATION = 1,
+	S_TRANSACTION = 2
+};
+
+struct session {
+	struct pop3d_conf	*conf;
+	struct io		 io;
+	int			 state;
+	int			 monitor_fd;
+	int			 maildrop_fd;
+	int			 mailbox_fd;	/* read-only; -1: empty */
+	char			 user[MAX_USER + 1];
+	int			 have_user;	/* USER given, PASS awaited */
+	int			 sasl_pending;	/* AUTH PLAIN awaits a line */
+	int			 bad_commands;
+	int			 discarding;	/* inside an overlong line */
+	int			 quit;
+	struct mbox_msg		*msgs;
+	size_t			 count;
+	unsigned char		*deleted;
+	size_t			 ndeleted;
+	size_t			 retrieved;
+	long long		 retrieved_octets;
+};
+
+/* Handlers return 0 when done, -1 for a bad command (it is counted). */
+struct verb {
+	const char	*name;
+	int		 states;
+	int		 (*handler)(struct session *, char *);
+};
+
+static int	cmd_user(struct session *, char *);
+static int	cmd_pass(struct session *, char *);
+static int	cmd_auth(struct session *, char *);
+static int	cmd_stls(struct session *, char *);
+static int	cmd_capa(struct session *, char *);
+static int	cmd_quit(struct session *, char *);
+static int	cmd_noop(struct session *, char *);
+static int	cmd_stat(struct session *, char *);
+static int	cmd_list(struct session *, char *);
+static int	cmd_uidl(struct session *, char *);
+static int	cmd_retr(struct session *, char *);
+static int	cmd_top(struct session *, char *);
+static int	cmd_dele(struct session *, char *);
+static int	cmd_rset(struct session *, char *);
+
+static const struct verb session_verbs[] = {
+	{ "USER", S_AUTHORIZATION, cmd_user },
+	{ "PASS", S_AUTHORIZATION, cmd_pass },
+	{ "AUTH", S_AUTHORIZATION, cmd_auth },
+	{ "STLS", S_AUTHORIZATION, cmd_stls },
+	{ "CAPA", S_AUTHORIZATION | S_TRANSACTION, cmd_capa },
+	{ "QUIT", S_AUTHORIZATION | S_TRANSACTION, cmd_quit },
+	{ "NOOP", S_TRANSACTION, cmd_noop },
+	{ "STAT", S_TRANSACTION, cmd_stat },
+	{ "LIST", S_TRANSACTION, cmd_list },
+	{ "UIDL", S_TRANSACTION, cmd_uidl },
+	{ "RETR", S_TRANSACTION, cmd_retr },
+	{ "TOP", S_TRANSACTION, cmd_top },
+	{ "DELE", S_TRANSACTION, cmd_dele },
+	{ "RSET", S_TRANSACTION, cmd_rset },
+	{ NULL, 0, NULL }
+};
+
+static __dead void	session_end(struct session *, const char *);
+
+static void
+reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		n = snprintf(line, sizeof(line), "-ERR internal error");
+	memcpy(line + n, "\r\n", 2);
+	if (io_write(&s->io, line, n + 2) == -1)
+		session_end(s, "connection lost");
+}
+
+/*
+ * A decimal number: 1 to 10 digits, nothing else, and no overflow
+ * ("4294967297" is not 1).  Returns 0 with *n set, or -1.
+ */
+static int
+parse_uint(const char *arg, uint32_t *n)
+{
+	uint64_t	 v = 0;
+	size_t		 i, len = strlen(arg);
+
+	if (len == 0 || len > 10)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (arg[i] < '0' || arg[i] > '9')
+			return -1;
+		v = v * 10 + (arg[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -1;
+	*n = v;
+	return 0;
+}
+
+/* A message number: 1 to max; returns it, or 0 if invalid. */
+static uint32_t
+parse_number(const char *arg, uint32_t max)
+{
+	uint32_t	 n;
+
+	if (parse_uint(arg, &n) == -1 || n == 0 || n > max)
+		return 0;
+	return n;
+}
+
+/*
+ * Splits "VERB arg1 arg2" in place: the verb is returned, args points at
+ * the rest (after one space) or is NULL.
+ */
+static char *
+parse_verb(char *line, char **args)
+{
+	char	*sp;
+
+	*args = NULL;
+	if ((sp = strchr(line, ' ')) != NULL) {
+		*sp = '\0';
+		*args = sp + 1;
+	}
+	return line;
+}
+
+/* Splits args into at most max words separated by single spaces;
+ * returns the number of words, or -1 if there are more or empty ones. */
+static int
+parse_args(char *args, char **argv, int max)
+{
+	int	 n = 0;
+	char	*p;
+
+	if (args == NULL)
+		return 0;
+	while ((p = strsep(&args, " ")) != NULL) {
+		if (*p == '\0' || n == max)
+			return -1;
+		argv[n++] = p;
+	}
+	return n;
+}
+
+static int
+session_login_allowed(struct session *s)
+{
+	return s->conf->cleartext || s->io.tls != NULL;
+}
+
+static int
+session_refuse_cleartext(struct session *s)
+{
+	if (s->io.server != NULL)
+		reply(s, "-ERR cleartext login refused, use STLS first");
+	else
+		reply(s, "-ERR cleartext login refused, TLS is not "
+		    "configured");
+	return 0;
+}
+
+static int
+cmd_capa(struct session *s, char *args)
+{
+	if (args != NULL)
+		return -1;
+	reply(s, "+OK capability list follows");
+	reply(s, "TOP");
+	if (s->state == S_AUTHORIZATION && session_login_allowed(s)) {
+		reply(s, "USER");
+		reply(s, "SASL PLAIN");
+	}
+	if (s->state == S_AUTHORIZATION && s->io.server != NULL &&
+	    s->io.tls == NULL)
+		reply(s, "STLS");
+	reply(s, "UIDL");
+	reply(s, "PIPELINING");
+	reply(s, "RESP-CODES");
+	reply(s, "AUTH-RESP-CODE");
+	reply(s, "IMPLEMENTATION pop3d");
+	reply(s, ".");
+	return 0;
+}
+
+static int
+cmd_stls(struct session *s, char *args)
+{
+	if (args != NULL)
+		return -1;
+	if (s->io.server == NULL) {
+		reply(s, "-ERR STLS not available");
+		return 0;
+	}
+	if (s->io.tls != NULL) {
+		reply(s, "-ERR TLS already active");
+		return 0;
+	}
+	reply(s, "+OK begin TLS negotiation");
+	if (io_flush(&s->io) == -1)
+		session_end(s, "connection lost");
+	/* RFC 2595 4: forget everything said before the handshake */
+	s->have_user = 0;
+	explicit_bzero(s->user, sizeof(s->user));
+	s->discarding = 0;
+	if (io_starttls(&s->io) == -1)
+		session_end(s, "TLS handshake failed");
+	return 0;
+}
+
+static int
+cmd_user(struct session *s, char *args)
+{
+	char	*argv[1];
+
+	if (parse_args(args, argv, 1) != 1) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	if (!session_login_allowed(s))
+		return session_refuse_cleartext(s);
+	if (strlen(argv[0]) > MAX_USER) {
+		reply(s, "-ERR [AUTH] invalid user name or password");
+		return 0;
+	}
+	strlcpy(s->user, argv[0], sizeof(s->user));
+	s->have_user = 1;
+	reply(s, "+OK send PASS");
+	return 0;
+}
+
+/* A message index entry from the maildrop process, checked before use. */
+static int
+session_valid_msg(const struct mbox_msg *m)
+{
+	size_t	 i, len;
+
+	if (m->from < 0 || m->off <= m->from || m->len < 0 ||
+	    m->size < m->len || m->size > 2 * m->len + 2 ||
+	    m->off > MAX_MAILDROP_SIZE || m->len > MAX_MAILDROP_SIZE)
+		return 0;
+	len = strnlen(m->uidl, sizeof(m->uidl));
+	if (len == 0 || len > 70 || len == sizeof(m->uidl))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (m->uidl[i] < 0x21 || m->uidl[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Tells the client why the maildrop cannot be used, from the maildrop
+ * process's IPC_MAILDROP_ERR or IPC_COMMIT_ERR. */
+static void
+session_maildrop_error(struct session *s, struct ipc_msg *m, const char *end)
+{
+	static const char	*codes[] = { "", "[SYS/TEMP] ", "[SYS/PERM] ",
+				    "[IN-USE] " };
+	char			 text[201];
+	uint32_t		 code;
+	size_t			 i, n;
+
+	if (m->len < sizeof(code) || m->len > sizeof(code) + 200)
+		fatalx("invalid error from maildrop");
+	memcpy(&code, m->data, sizeof(code));
+	n = m->len - sizeof(code);
+	memcpy(text, m->data + sizeof(code), n);
+	text[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (text[i] < 0x20 || text[i] > 0x7e)
+			text[i] = '?';
+	if (code < MAILDROP_TEMP || code > MAILDROP_INUSE)
+		code = MAILDROP_TEMP;
+	reply(s, "-ERR %s%s%s", codes[code], text, end);
+}
+
+/* Receives the index and the mailbox descriptor from the maildrop. */
+static void
+session_receive_index(struct session *s)
+{
+	static struct ipc_msg	 m;
+	struct mbox_msg		*msgs;
+	size_t			 n, i;
+
+	for (;;) {
+		if (ipc_recv(s->maildrop_fd, &m) != 1)
+			fatalx("maildrop process failed");
+		if (m.type == IPC_MAILDROP_ERR) {
+			session_maildrop_error(s, &m, "");
+			session_end(s, "maildrop refused");
+		}
+		if (m.type == IPC_READY && m.len == 0)
+			break;
+		if (m.type != IPC_INDEX || m.fd != -1 || m.len == 0 ||
+		    m.len % sizeof(struct mbox_msg) != 0)
+			fatalx("invalid index from maildrop");
+		n = m.len / sizeof(struct mbox_msg);
+		if (s->count + n > MAX_MESSAGES)
+			fatalx("index too large from maildrop");
+		msgs = reallocarray(s->msgs, s->count + n, sizeof(*msgs));
+		if (msgs == NULL)
+			fatal("index");
+		s->msgs = msgs;
+		memcpy(s->msgs + s->count, m.data, m.len);
+		for (i = s->count; i < s->count + n; i++)
+			if (!session_valid_msg(&s->msgs[i]))
+				fatalx("invalid index entry from maildrop");
+		s->count += n;
+	}
+	if ((m.fd == -1) != (s->count == 0))
+		fatalx("invalid mailbox descriptor from maildrop");
+	s->mailbox_fd = m.fd;
+	if ((s->deleted = calloc(s->count + 1, 1)) == NULL)
+		fatal("index");
+}
+
+static void
+session_totals(struct session *s, size_t *count, long long *octets)
+{
+	size_t	 i;
+
+	*count = 0;
+	*octets = 0;
+	for (i = 0; i < s->count; i++) {
+		if (s->deleted[i])
+			continue;
+		(*count)++;
+		*octets += s->msgs[i].size;
+	}
+}
+
+/*
+ * Asks the monitor to check the credentials; on success the monitor has
+ * forked the maildrop process and hands over the channel to it.
+ */
+static int
+session_login(struct session *s, const char *user, const char *pass)
+{
+	static struct ipc_msg	 m;
+	unsigned char		 buf[sizeof(struct ipc_auth) + MAX_USER +
+				    MAX_PASSWORD + 64];
+	struct ipc_auth		 a;
+	const char		*tls = io_tls_info(&s->io);
+	size_t			 count;
+	long long		 octets;
+
+	a.userlen = strlen(user);
+	a.passlen = strlen(pass);
+	a.tlslen = strnlen(tls, 63);
+	if (a.userlen > MAX_USER || a.passlen > MAX_PASSWORD) {
+		a.userlen = 0;		/* fails, with the same delay */
+		a.passlen = 0;
+	}
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + sizeof(a), user, a.userlen);
+	memcpy(buf + sizeof(a) + a.userlen, pass, a.passlen);
+	memcpy(buf + sizeof(a) + a.userlen + a.passlen, tls, a.tlslen);
+	if (ipc_send(s->monitor_fd, IPC_AUTH, buf, sizeof(a) + a.userlen +
+	    a.passlen + a.tlslen, -1) == -1)
+		fatal("send to monitor");
+	explicit_bzero(buf, sizeof(buf));
+	if (ipc_recv(s->monitor_fd, &m) != 1 || m.len != 0)
+		fatalx("invalid reply from monitor");
+	switch (m.type) {
+	case IPC_AUTH_OK:
+		if (m.fd == -1)
+			fatalx("invalid reply from monitor");
+		break;
+	case IPC_AUTH_FAIL:
+		reply(s, "-ERR [AUTH] invalid user name or password");
+		return 0;
+	case IPC_AUTH_FINAL:
+		reply(s, "-ERR [AUTH] too many failed logins");
+		session_end(s, "too many failed logins");
+	case IPC_AUTH_INUSE:
+		reply(s, "-ERR [IN-USE] maildrop already in use");
+		return 0;
+	case IPC_AUTH_TEMP:
+		reply(s, "-ERR [SYS/TEMP] cannot log in now, try again later");
+		return 0;
+	default:
+		fatalx("invalid reply from monitor");
+	}
+	s->maildrop_fd = m.fd;
+	strlcpy(s->user, user, sizeof(s->user));
+	session_receive_index(s);
+	s->state = S_TRANSACTION;
+	session_totals(s, &count, &octets);
+	reply(s, "+OK maildrop has %zu messages (%lld octets)", count, octets);
+	return 0;
+}
+
+static int
+cmd_pass(struct session *s, char *args)
+{
+	int	 rv;
+
+	if (!session_login_allowed(s))
+		return session_refuse_cleartext(s);
+	if (!s->have_user) {
+		reply(s, "-ERR USER first");
+		return -1;
+	}
+	if (args == NULL) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	s->have_user = 0;
+	rv = session_login(s, s->user, args);
+	explicit_bzero(args, strlen(args));
+	return rv;
+}
+
+static int
+base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648): whole quanta, '=' only as padding at the end,
+ * no other characters.  Returns the decoded length, or -1.
+ */
+static ssize_t
+base64_decode(const char *in, unsigned char *out, size_t outsize)
+{
+	size_t		 i, len = strlen(in), o = 0, pad = 0;
+	uint32_t	 q;
+	int		 v, j;
+
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		q = 0;
+		for (j = 0; j < 4; j++) {
+			if (in[i + j] == '=' && i + 4 == len && j >= 2 &&
+			    (j == 3 || in[i + 3] == '=')) {
+				pad++;
+				v = 0;
+			} else if (pad > 0 || (v = base64_value(in[i + j])) < 0)
+				return -1;
+			q = q << 6 | v;
+		}
+		if (o + 3 - pad > outsize)
+			return -1;
+		out[o++] = q >> 16;
+		if (pad < 2)
+			out[o++] = q >> 8 & 0xff;
+		if (pad < 1)
+			out[o++] = q & 0xff;
+		/* padding bits must be zero: one encoding for each input */
+		if ((pad == 1 && (q & 0xff)) || (pad == 2 && (q & 0xffff)))
+			return -1;
+	}
+	return o;
+}
+
+/*
+ * SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd.  The authzid
+ * must be empty or the authcid: nobody logs in as someone else.
+ * Returns 0 with user and pass set (NUL-terminated), or -1.
+ */
+static int
+sasl_plain_parse(unsigned char *msg, size_t len, char **user, char **pass)
+{
+	unsigned char	*nul1, *nul2;
+	size_t		 zlen, clen, plen;
+
+	if ((nul1 = memchr(msg, '\0', len)) == NULL)
+		return -1;
+	zlen = nul1 - msg;
+	if ((nul2 = memchr(nul1 + 1, '\0', len - zlen - 1)) == NULL)
+		return -1;
+	clen = nul2 - nul1 - 1;
+	plen = len - zlen - clen - 2;
+	if (memchr(nul2 + 1, '\0', plen) != NULL)
+		return -1;
+	if (zlen > MAX_SASL_FIELD || clen == 0 || clen > MAX_SASL_FIELD ||
+	    plen > MAX_SASL_FIELD)
+		return -1;
+	if (zlen != 0 && (zlen != clen || memcmp(msg, nul1 + 1, clen) != 0))
+		return -1;
+	msg[len] = '\0';
+	*user = (char *)nul1 + 1;
+	*pass = (char *)nul2 + 1;
+	return 0;
+}
+
+/* The client's PLAIN response, from AUTH's argument or its next line. */
+static int
+session_sasl_response(struct session *s, char *line)
+{
+	unsigned char	 msg[3 * MAX_SASL_FIELD + 3];
+	char		*user, *pass;
+	ssize_t		 len;
+	int		 rv;
+
+	s->sasl_pending = 0;
+	if (strcmp(line, "*") == 0) {
+		reply(s, "-ERR AUTH cancelled");
+		return 0;
+	}
+	if (strcmp(line, "=") == 0)
+		len = 0;
+	else if ((len = base64_decode(line, msg, sizeof(msg) - 1)) == -1) {
+		reply(s, "-ERR invalid base64 in AUTH response");
+		return -1;
+	}
+	if (sasl_plain_parse(msg, len, &user, &pass) == -1) {
+		explicit_bzero(msg, sizeof(msg));
+		reply(s, "-ERR [AUTH] invalid SASL PLAIN response");
+		return -1;
+	}
+	rv = session_login(s, user, pass);
+	explicit_bzero(msg, sizeof(msg));
+	return rv;
+}
+
+static int
+cmd_auth(struct session *s, char *args)
+{
+	char	*argv[2];
+	int	 argc;
+
+	if ((argc = parse_args(args, argv, 2)) == -1) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	if (argc == 0) {
+		/* RFC 1734 style listing, which older Outlook asks for */
+		reply(s, "+OK mechanisms follow");
+		if (session_login_allowed(s))
+			reply(s, "PLAIN");
+		reply(s, ".");
+		return 0;
+	}
+	if (strcasecmp(argv[0], "PLAIN") != 0) {
+		reply(s, "-ERR unsupported SASL mechanism");
+		return 0;
+	}
+	if (!session_login_allowed(s))
+		return session_refuse_cleartext(s);
+	s->have_user = 0;
+	if (argc == 2)
+		return session_sasl_response(s, argv[1]);
+	s->sasl_pending = 1;
+	reply(s, "+ ");
+	return 0;
+}
+
+/*
+ * The message named by arg: 0 and a reply sent (counted as a bad command
+ * with *bad) if it is not a live message.
+ */
+static struct mbox_msg *
+session_msg(struct session *s, const char *arg, uint32_t *num, int *bad)
+{
+	uint32_t	 n;
+
+	*bad = 0;
+	if ((n = parse_number(arg, UINT32_MAX)) == 0) {
+		reply(s, "-ERR invalid message number");
+		*bad = 1;
+		return NULL;
+	}
+	if (n > s->count) {
+		reply(s, "-ERR no such message");
+		return NULL;
+	}
+	if (s->deleted[n - 1]) {
+		reply(s, "-ERR message %u is deleted", n);
+		return NULL;
+	}
+	*num = n;
+	return &s->msgs[n - 1];
+}
+
+static int
+cmd_noop(struct session *s, char *args)
+{
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	reply(s, "+OK");
+	return 0;
+}
+
+static int
+cmd_stat(struct session *s, char *args)
+{
+	size_t		 count;
+	long long	 octets;
+
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	session_totals(s, &count, &octets);
+	reply(s, "+OK %zu %lld", count, octets);
+	return 0;
+}
+
+/* LIST and UIDL: one message, or all of them as a multi-line reply. */
+static int
+session_listing(struct session *s, char *args, int uidl)
+{
+	struct mbox_msg	*m;
+	char		*argv[1];
+	size_t		 i, count;
+	long long	 octets;
+	uint32_t	 n;
+	int		 bad;
+
+	switch (parse_args(args, argv, 1)) {
+	case 1:
+		if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+			return bad ? -1 : 0;
+		if (uidl)
+			reply(s, "+OK %u %s", n, m->uidl);
+		else
+			reply(s, "+OK %u %lld", n, (long long)m->size);
+		return 0;
+	case 0:
+		break;
+	default:
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	session_totals(s, &count, &octets);
+	if (uidl)
+		reply(s, "+OK unique-id listing follows");
+	else
+		reply(s, "+OK %zu messages (%lld octets)", count, octets);
+	for (i = 0; i < s->count; i++) {
+		if (s->deleted[i])
+			continue;
+		if (uidl)
+			reply(s, "%zu %s", i + 1, s->msgs[i].uidl);
+		else
+			reply(s, "%zu %lld", i + 1, (long long)s->msgs[i].size);
+	}
+	reply(s, ".");
+	return 0;
+}
+
+static int
+cmd_list(struct session *s, char *args)
+{
+	return session_listing(s, args, 0);
+}
+
+static int
+cmd_uidl(struct session *s, char *args)
+{
+	return session_listing(s, args, 1);
+}
+
+/*
+ * Streams a message from the mailbox descriptor straight into the output
+ * buffer through the transform; body_lines as for xform_init.
+ */
+static void
+session_stream(struct session *s, const struct mbox_msg *m,
+    long long body_lines)
+{
+	static char	 in[MAILBOX_READ_BUFFER];
+	struct xform	 x;
+	off_t		 pos = m->off, left = m->len;
+	size_t		 want, done, chunk, used, room;
+	ssize_t		 n;
+	char		*out;
+
+	xform_init(&x, 1, body_lines);
+	while (left > 0 && !x.done) {
+		want = left < (off_t)sizeof(in) ? (size_t)left : sizeof(in);
+		if ((n = pread(s->mailbox_fd, in, want, pos)) <= 0) {
+			log_warnx("mailbox read failed at offset %lld: %s",
+			    (long long)pos, n == 0 ? "file truncated" :
+			    strerror(errno));
+			session_end(s, "mailbox read failed");
+		}
+		pos += n;
+		left -= n;
+		for (done = 0; done < (size_t)n && !x.done; done += used) {
+			room = sizeof(s->io.wbuf) - s->io.wlen;
+			if (room < 4096 && io_flush(&s->io) == -1)
+				session_end(s, "connection lost");
+			room = sizeof(s->io.wbuf) - s->io.wlen;
+			chunk = (size_t)n - done < room / 2 ?
+			    (size_t)n - done : room / 2;
+			out = s->io.wbuf + s->io.wlen;
+			s->io.wlen += xform_run(&x, in + done, chunk, out,
+			    &used);
+		}
+	}
+	if ((out = io_reserve(&s->io, 5)) == NULL)
+		session_end(s, "connection lost");
+	s->io.wlen += xform_end(&x, out);
+	memcpy(s->io.wbuf + s->io.wlen, ".\r\n", 3);
+	s->io.wlen += 3;
+}
+
+static int
+cmd_retr(struct session *s, char *args)
+{
+	struct mbox_msg	*m;
+	char		*argv[1];
+	uint32_t	 n;
+	int		 bad;
+
+	if (parse_args(args, argv, 1) != 1) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+		return bad ? -1 : 0;
+	reply(s, "+OK %lld octets", (long long)m->size);
+	session_stream(s, m, -1);
+	s->retrieved++;
+	s->retrieved_octets += m->size;
+	return 0;
+}
+
+static int
+cmd_top(struct session *s, char *args)
+{
+	struct mbox_msg	*m;
+	char		*argv[2];
+	uint32_t	 n, lines;
+	int		 bad;
+
+	if (parse_args(args, argv, 2) != 2) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+		return bad ? -1 : 0;
+	if (parse_uint(argv[1], &lines) == -1) {
+		reply(s, "-ERR invalid number of lines");
+		return -1;
+	}
+	reply(s, "+OK top of message follows");
+	session_stream(s, m, lines);
+	return 0;
+}
+
+static int
+cmd_dele(struct session *s, char *args)
+{
+	char		*argv[1];
+	uint32_t	 n;
+	int		 bad;
+
+	if (parse_args(args, argv, 1) != 1) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	if (session_msg(s, argv[0], &n, &bad) == NULL)
+		return bad ? -1 : 0;
+	s->deleted[n - 1] = 1;
+	s->ndeleted++;
+	reply(s, "+OK message %u deleted", n);
+	return 0;
+}
+
+static int
+cmd_rset(struct session *s, char *args)
+{
+	size_t		 count;
+	long long	 octets;
+
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	memset(s->deleted, 0, s->count);
+	s->ndeleted = 0;
+	session_totals(s, &count, &octets);
+	reply(s, "+OK maildrop has %zu messages (%lld octets)", count, octets);
+	return 0;
+}
+
+/* QUIT in TRANSACTION: the maildrop process commits the deletions. */
+static void
+session_update(struct session *s)
+{
+	static struct ipc_msg	 m;
+	uint32_t		 batch[IPC_MAX_PAYLOAD / sizeof(uint32_t)];
+	uint32_t		 left;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < s->count; i++) {
+		if (!s->deleted[i])
+			continue;
+		batch[n++] = i;
+		if (n == sizeof(batch) / sizeof(batch[0]) || i + 1 == s->count) {
+			if (ipc_send(s->maildrop_fd, IPC_DELETE, batch,
+			    n * sizeof(batch[0]), -1) == -1)
+				fatal("send to maildrop");
+			n = 0;
+		}
+	}
+	if (n > 0 && ipc_send(s->maildrop_fd, IPC_DELETE, batch,
+	    n * sizeof(batch[0]), -1) == -1)
+		fatal("send to maildrop");
+	if (ipc_send(s->maildrop_fd, IPC_COMMIT, NULL, 0, -1) == -1)
+		fatal("send to maildrop");
+	if (ipc_recv(s->maildrop_fd, &m) != 1 || m.fd != -1)
+		fatalx("maildrop process failed during the commit");
+	if (m.type == IPC_COMMIT_ERR) {
+		session_maildrop_error(s, &m, "");
+		s->ndeleted = 0;
+		return;
+	}
+	if (m.type != IPC_COMMIT_OK || m.len < sizeof(left))
+		fatalx("invalid commit reply from maildrop");
+	memcpy(&left, m.data, sizeof(left));
+	reply(s, "+OK pop3d signing off (%u messages left)", left);
+}
+
+static int
+cmd_quit(struct session *s, char *args)
+{
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
+		return -1;
+	}
+	s->quit = 1;
+	if (s->state == S_TRANSACTION)
+		session_update(s);
+	else
+		reply(s, "+OK pop3d signing off");
+	return 0;
+}
+
+/* Runs one complete command line (CRLF stripped, no NUL inside). */
+static void
+session_command(struct session *s, char *line)
+{
+	const struct verb	*v;
+	char			*verb, *args;
+	int			 bad;
+
+	if (s->sasl_pending)
+		bad = session_sasl_response(s, line);
+	else {
+		verb = parse_verb(line, &args);
+		for (v = session_verbs; v->name != NULL; v++)
+			if (strcasecmp(v->name, verb) == 0)
+				break;
+		if (v->name == NULL) {
+			reply(s, "-ERR unknown command");
+			bad = -1;
+		} else if (!(v->states & s->state)) {
+			reply(s, "-ERR command not valid in this state");
+			bad = -1;
+		} else
+			bad = v->handler(s, args);
+	}
+	if (bad && ++s->bad_commands >= MAX_BAD_COMMANDS) {
+		/* the last reply said why; say goodbye after it */
+		reply(s, "-ERR too many bad commands");
+		session_end(s, "too many bad commands");
+	}
+}
+
+/*
+ * Takes the complete lines out of the input buffer, in order.  An
+ * overlong line gets one -ERR and is dropped up to its LF.
+ */
+static void
+session_lines(struct session *s)
+{
+	struct io	*io = &s->io;
+	char		*line, *lf;
+	size_t		 len, max;
+
+	while (!s->quit && io->rpos < io->rlen) {
+		max = s->sasl_pending ? MAX_SASL_LINE : MAX_COMMAND_LINE;
+		line = io->rbuf + io->rpos;
+		lf = memchr(line, '\n', io->rlen - io->rpos);
+		if (lf == NULL) {
+			if (io->rlen - io->rpos < max)
+				return;
+			/* no LF within the limit: too long already */
+			if (!s->discarding) {
+				s->discarding = 1;
+				s->sasl_pending = 0;
+				reply(s, "-ERR line too long");
+				if (++s->bad_commands >= MAX_BAD_COMMANDS)
+					session_end(s, "too many bad commands");
+			}
+			io->rpos = io->rlen;
+			return;
+		}
+		io->rpos = lf - io->rbuf + 1;
+		len = lf - line;
+		if (s->discarding) {
+			s->discarding = 0;
+			continue;
+		}
+		if (len + (len > 0 && line[len - 1] == '\r' ? 1 : 2) > max) {
+			s->sasl_pending = 0;
+			reply(s, "-ERR line too long");
+			if (++s->bad_commands >= MAX_BAD_COMMANDS)
+				session_end(s, "too many bad commands");
+			continue;
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		if (memchr(line, '\0', len) != NULL) {
+			s->sasl_pending = 0;
+			reply(s, "-ERR invalid character in command");
+			if (++s->bad_commands >= MAX_BAD_COMMANDS)
+				session_end(s, "too many bad commands");
+			continue;
+		}
+		session_command(s, line);
+	}
+}
+
+/* Ends the session: a normal QUIT, or why the connection is dropped (no
+ * deletions happen then). */
+static __dead void
+session_end(struct session *s, const char *why)
+{
+	(void)io_flush(&s->io);
+	io_close(&s->io);
+	if (s->state == S_TRANSACTION)
+		log_info("logout user=%s retrieved=%zu/%lld deleted=%zu "
+		    "left=%zu%s%s", s->user, s->retrieved, s->retrieved_octets,
+		    s->quit ? s->ndeleted : 0,
+		    s->count - (s->quit ? s->ndeleted : 0),
+		    why != NULL ? ", " : "", why != NULL ? why : "");
+	else if (why != NULL)
+		log_info("session ended before login: %s", why);
+	exit(0);
+}
+
+void
+session_main(struct pop3d_conf *conf, int monitor_fd)
+{
+	static struct session	 s;
+	ssize_t			 n;
+
+	s.conf = conf;
+	s.monitor_fd = monitor_fd;
+	s.maildrop_fd = s.mailbox_fd = -1;
+	s.state = S_AUTHORIZATION;
+	/* libtls is set up from memory before the chroot */
+	io_init(&s.io, conf);
+	priv_drop(conf->session_root, conf->session_uid, conf->session_gid,
+	    0);
+	if (conf->implicit_tls && io_starttls(&s.io) == -1)
+		session_end(&s, "TLS handshake failed");
+	reply(&s, "+OK pop3d ready");
+	for (;;) {
+		if (io_flush(&s.io) == -1)
+			session_end(&s, "connection lost");
+		if ((n = io_fill(&s.io)) <= 0)
+			session_end(&s, n == 0 ? "connection closed" :
+			    errno == ETIMEDOUT ? "timed out" :
+			    "connection lost");
+		session_lines(&s);
+		if (s.quit)
+			session_end(&s, NULL);
+	}
+}

@@ -1,0 +1,390 @@
+/*
+ * tls.c: the session process's I/O with the client.  Plain or TLS, every
+ * read and write goes through here, and every wait is a poll(2) bounded by
+ * the inactivity timeout, so a client that stops reading or writing cannot
+ * hold the process.  The key pair is read by the monitor as root and
+ * reaches libtls from memory; nothing here opens a file after start-up.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <tls.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+static int
+tls_load_one(const char *path, uint8_t **buf, size_t *len, int secret)
+{
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		log_warnx("%s: key file must not be accessible by group or "
+		    "others (chmod 600)", path);
+		return -1;
+	}
+	if ((*buf = tls_load_file(path, len, NULL)) == NULL) {
+		log_warnx("%s: cannot load: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_load_keypair(struct pop3d_conf *conf)
+{
+	if (conf->cert_file == NULL && conf->key_file == NULL)
+		return 0;
+	if (conf->cert_file == NULL || conf->key_file == NULL) {
+		log_warnx("-c and -k go together");
+		return -1;
+	}
+	if (tls_load_one(conf->cert_file, &conf->cert, &conf->certlen, 0) ==
+	    -1)
+		return -1;
+	if (tls_load_one(conf->key_file, &conf->key, &conf->keylen, 1) == -1)
+		return -1;
+	return 0;
+}
+
+static struct tls *
+tls_server_new(struct pop3d_conf *conf)
+{
+	struct tls_config	*cfg;
+	struct tls		*server;
+
+	if (tls_init() == -1 || (cfg = tls_config_new()) == NULL) {
+		log_warnx("cannot initialise TLS");
+		return NULL;
+	}
+	/* libtls's defaults: TLS 1.2 and 1.3, its secure cipher list. */
+	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
+	    tls_config_set_keypair_mem(cfg, conf->cert, conf->certlen,
+	    conf->key, conf->keylen) == -1) {
+		log_warnx("TLS key pair: %s", tls_config_error(cfg));
+		tls_config_free(cfg);
+		return NULL;
+	}
+	if ((server = tls_server()) == NULL) {
+		tls_config_free(cfg);
+		return NULL;
+	}
+	if (tls_configure(server, cfg) == -1) {
+		log_warnx("TLS configuration: %s", tls_error(server));
+		tls_free(server);
+		server = NULL;
+	}
+	/* the context keeps its own copy of the key */
+	tls_config_clear_keys(cfg);
+	tls_config_free(cfg);
+	return server;
+}
+
+static void
+tls_wipe_keypair(struct pop3d_conf *conf)
+{
+	if (conf->key != NULL)
+		tls_unload_file(conf->key, conf->keylen);
+	free(conf->cert);
+	conf->key = conf->cert = NULL;
+	conf->keylen = conf->certlen = 0;
+}
+
+/*
+ * libtls shows a certificate's dates only to the peer, so -n shakes hands
+ * with itself over a socketpair and reads them from the client side.
+ */
+static int
+tls_selftest(struct tls *server, time_t *notbefore, time_t *notafter)
+{
+	struct tls_config	*cfg;
+	struct tls		*client = NULL, *sconn = NULL;
+	int			 sv[2], i, cdone = 0, sdone = 0, rv = -1;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
+		return -1;
+	if ((cfg = tls_config_new()) == NULL || (client = tls_client()) ==
+	    NULL)
+		goto out;
+	tls_config_insecure_noverifycert(cfg);
+	tls_config_insecure_noverifyname(cfg);
+	if (tls_configure(client, cfg) == -1 ||
+	    tls_connect_fds(client, sv[0], sv[0], "localhost") == -1 ||
+	    tls_accept_fds(server, &sconn, sv[1], sv[1]) == -1)
+		goto out;
+	for (i = 0; i < 1000 && !(cdone && sdone); i++) {
+		if (!cdone && (rv = tls_handshake(client)) == 0)
+			cdone = 1;
+		else if (rv == -1)
+			break;
+		if (!sdone && (rv = tls_handshake(sconn)) == 0)
+			sdone = 1;
+		else if (rv == -1)
+			break;
+	}
+	rv = -1;
+	if (cdone && sdone) {
+		*notbefore = tls_peer_cert_notbefore(client);
+		*notafter = tls_peer_cert_notafter(client);
+		rv = 0;
+	} else
+		log_warnx("TLS self-test handshake failed: %s",
+		    tls_error(sconn != NULL ? sconn : client));
+ out:
+	tls_free(sconn);
+	tls_free(client);
+	tls_config_free(cfg);
+	close(sv[0]);
+	close(sv[1]);
+	return rv;
+}
+
+int
+tls_check_keypair(struct pop3d_conf *conf)
+{
+	struct tls	*server;
+	time_t		 now = time(NULL), notbefore, notafter;
+	int		 rv;
+
+	if (conf->cert == NULL)
+		return 0;
+	if ((server = tls_server_new(conf)) == NULL)
+		return -1;
+	rv = tls_selftest(server, &notbefore, &notafter);
+	tls_free(server);
+	if (rv == -1)
+		return -1;
+	if (notafter != -1 && notafter < now) {
+		log_warnx("%s: certificate expired", conf->cert_file);
+		return -1;
+	}
+	if (notbefore != -1 && notbefore > now) {
+		log_warnx("%s: certificate not yet valid", conf->cert_file);
+		return -1;
+	}
+	return 0;
+}
+
+void
+io_init(struct io *io, struct pop3d_conf *conf)
+{
+	memset(io, 0, sizeof(*io));
+	io->rfd = STDIN_FILENO;
+	io->wfd = STDOUT_FILENO;
+	io->timeout = conf->timeout;
+	if (fcntl(io->rfd, F_SETFL, fcntl(io->rfd, F_GETFL) | O_NONBLOCK) ==
+	    -1 || fcntl(io->wfd, F_SETFL,
+	    fcntl(io->wfd, F_GETFL) | O_NONBLOCK) == -1)
+		fatal("fcntl O_NONBLOCK");
+	if (conf->cert != NULL) {
+		io->server = tls_server_new(conf);
+		tls_wipe_keypair(conf);
+		if (io->server == NULL)
+			fatalx("TLS set-up failed");
+	}
+}
+
+/* Waits for fd to be ready for events; 0 when ready, -1 on timeout. */
+static int
+io_wait(struct io *io, int fd, short events, int seconds)
+{
+	struct pollfd	 pfd;
+	int		 n;
+
+	pfd.fd = fd;
+	pfd.events = events;
+	do {
+		n = poll(&pfd, 1, seconds * 1000);
+	} while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		log_debug("client inactive for %d seconds", seconds);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return n == -1 ? -1 : 0;
+	(void)io;
+}
+
+ssize_t
+io_fill(struct io *io)
+{
+	ssize_t	 n;
+
+	if (io->rpos > 0) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+		io->rlen -= io->rpos;
+		io->rpos = 0;
+	}
+	if (io->rlen == sizeof(io->rbuf))
+		return -1;
+	for (;;) {
+		if (io->tls != NULL) {
+			n = tls_read(io->tls, io->rbuf + io->rlen,
+			    sizeof(io->rbuf) - io->rlen);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				if (io_wait(io, n == TLS_WANT_POLLIN ?
+				    io->rfd : io->wfd, n == TLS_WANT_POLLIN ?
+				    POLLIN : POLLOUT, io->timeout) == -1)
+					return -1;
+				continue;
+			}
+			if (n == -1)
+				log_debug("TLS read: %s", tls_error(io->tls));
+		} else {
+			n = read(io->rfd, io->rbuf + io->rlen,
+			    sizeof(io->rbuf) - io->rlen);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+				if (io_wait(io, io->rfd, POLLIN,
+				    io->timeout) == -1)
+					return -1;
+				continue;
+			}
+		}
+		if (n > 0)
+			io->rlen += n;
+		return n;
+	}
+}
+
+static int
+io_send(struct io *io, const char *buf, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if (io->tls != NULL) {
+			n = tls_write(io->tls, buf, len);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				if (io_wait(io, n == TLS_WANT_POLLIN ?
+				    io->rfd : io->wfd, n == TLS_WANT_POLLIN ?
+				    POLLIN : POLLOUT, io->timeout) == -1)
+					return -1;
+				continue;
+			}
+		} else {
+			n = write(io->wfd, buf, len);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+				if (io_wait(io, io->wfd, POLLOUT,
+				    io->timeout) == -1)
+					return -1;
+				continue;
+			}
+		}
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+io_flush(struct io *io)
+{
+	int	 rv;
+
+	rv = io_send(io, io->wbuf, io->wlen);
+	io->wlen = 0;
+	return rv;
+}
+
+char *
+io_reserve(struct io *io, size_t n)
+{
+	if (n > sizeof(io->wbuf))
+		return NULL;
+	if (sizeof(io->wbuf) - io->wlen < n && io_flush(io) == -1)
+		return NULL;
+	return io->wbuf + io->wlen;
+}
+
+int
+io_write(struct io *io, const void *buf, size_t n)
+{
+	char	*p;
+
+	if ((p = io_reserve(io, n)) == NULL)
+		return -1;
+	memcpy(p, buf, n);
+	io->wlen += n;
+	return 0;
+}
+
+int
+io_printf(struct io *io, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return io_write(io, line, n);
+}
+
+int
+io_starttls(struct io *io)
+{
+	int	 rv;
+
+	/* RFC 2595 4: nothing sent before the handshake counts after it. */
+	io->rpos = io->rlen = 0;
+	if (io->server == NULL)
+		return -1;
+	if (tls_accept_fds(io->server, &io->tls, io->rfd, io->wfd) == -1) {
+		log_warnx("TLS accept: %s", tls_error(io->server));
+		return -1;
+	}
+	for (;;) {
+		rv = tls_handshake(io->tls);
+		if (rv == 0)
+			return 0;
+		if (rv != TLS_WANT_POLLIN && rv != TLS_WANT_POLLOUT)
+			break;
+		if (io_wait(io, rv == TLS_WANT_POLLIN ? io->rfd : io->wfd,
+		    rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
+		    HANDSHAKE_TIMEOUT) == -1) {
+			log_info("TLS handshake timed out");
+			return -1;
+		}
+	}
+	log_info("TLS handshake failed: %s", tls_error(io->tls));
+	return -1;
+}
+
+const char *
+io_tls_info(struct io *io)
+{
+	static char	 info[128];
+
+	if (io->tls == NULL)
+		return "no TLS";
+	snprintf(info, sizeof(info), "%s %s", tls_conn_version(io->tls),
+	    tls_conn_cipher(io->tls));
+	return info;
+}
+
+void
+io_close(struct io *io)
+{
+	if (io->tls != NULL) {
+		/* best effort: the client may be gone already */
+		(void)tls_close(io->tls);
+	}
+}
