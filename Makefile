@@ -40,16 +40,24 @@ ${PROG}: ${OBJS}
 ${OBJS}: pop3d.h params.h auth.h
 
 tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_mbox.c mbox.o sha256.o
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_mbox.c mbox.o sha256.o \
+	    compat/strlcpy.o
 
-tests/unit_session: tests/unit_session.c tests/unit.h session.c pop3d.h params.h
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_session.c
+# The unit tests include the file under test to reach its static
+# functions, and link what it calls.
+TESTLIBS=	tls.o ipc.o log.o mbox.o sha256.o compat/strlcpy.o
 
-tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c pop3d.h params.h
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_auth.c ${LDLIBS}
+tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_session.c \
+	    ${TESTLIBS} ${LDLIBS}
 
-tests/unit_ipc: tests/unit_ipc.c tests/unit.h ipc.o
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_ipc.c ipc.o
+tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c ${TESTLIBS}
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_auth.c \
+	    ${TESTLIBS} ${LDLIBS}
+
+tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
+	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_ipc.c \
+	    ${TESTLIBS} ${LDLIBS}
 
 test: ${PROG} ${UNIT}
 	sh tests/run
