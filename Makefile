@@ -26,37 +26,44 @@ CFLAGS?=	-O2 -g
 # glibc has strlcpy only from 2.38 on: compat/strlcpy.c otherwise.
 HAVE_STRLCPY!=	printf '\043include <string.h>\nint main(void){char b[2];return (int)strlcpy(b,"x",2);}\n' | \
 		${CC} -D_GNU_SOURCE -x c -o /dev/null - 2>/dev/null && echo -DHAVE_STRLCPY || true
-CFLAGS+=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} ${TLS_CFLAGS}
-LDFLAGS+=	-pie -Wl,-z,relro -Wl,-z,now
-LDLIBS+=	${TLS_LIBS} -lcrypt
+# CFLAGS and LDFLAGS are the builder's (make CFLAGS="-O2 -Werror");
+# what pop3d needs is added to them.
+MYCFLAGS=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} \
+		${TLS_CFLAGS} ${CFLAGS}
+MYLDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${LDFLAGS}
+LDLIBS=		${TLS_LIBS} -lcrypt
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
 
 all: ${PROG}
 
+.c.o:
+	${CC} ${MYCFLAGS} -c -o $@ $<
+
 ${PROG}: ${OBJS}
-	${CC} ${LDFLAGS} -o $@ ${OBJS} ${LDLIBS}
+	${CC} ${MYLDFLAGS} -o $@ ${OBJS} ${LDLIBS}
 
 ${OBJS}: pop3d.h params.h auth.h
 
-tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_mbox.c mbox.o sha256.o \
-	    compat/strlcpy.o
+tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o \
+    compat/strlcpy.o
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c mbox.o \
+	    sha256.o compat/strlcpy.o
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
 TESTLIBS=	tls.o ipc.o log.o mbox.o sha256.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_session.c \
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \
 	    ${TESTLIBS} ${LDLIBS}
 
 tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c ${TESTLIBS}
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_auth.c \
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_auth.c \
 	    ${TESTLIBS} ${LDLIBS}
 
 tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
-	${CC} ${CFLAGS} -I. ${LDFLAGS} -o $@ tests/unit_ipc.c \
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_ipc.c \
 	    ${TESTLIBS} ${LDLIBS}
 
 test: ${PROG} ${UNIT}

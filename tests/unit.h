@@ -26,6 +26,7 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
