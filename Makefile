@@ -4,6 +4,7 @@ PROG=	pop3d
 SRCS=	pop3d.c
 SRCS+=	auth.c
 SRCS+=	session.c
+SRCS+=	sasl.c
 SRCS+=	maildrop.c
 SRCS+=	dotlock.c
 SRCS+=	mbox.c
@@ -52,7 +53,7 @@ tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o \
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o sha256.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o sha256.o sasl.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \

@@ -56,7 +56,7 @@ enum mbox_error {
 /*
  * A scan in progress.  Bytes come in chunks of any size; only a line
  * start that straddles two chunks is copied (into head), so memory does
- * not depend on line or message length.
+ * not depend on line or message length.  The fields are mbox.c's own.
  */
 struct mbox_scan {
 	struct mbox_index	*idx;
@@ -67,14 +67,14 @@ struct mbox_scan {
 	char		 head[MBOX_HEAD]; /* its start, while undecided */
 	size_t		 headlen;
 	int		 classified;	/* its start has been judged */
-	int		 empty;		/* it is "\n" (1) or "\r\n" (2) */
+	int		 empty;		/* "\n": 1, "\r\n": 2, else 0 */
 	int		 hashing;	/* its bytes go into the UIDL */
 	int		 prev_cr;	/* its last byte so far is CR */
 	/* the current message, idx->msgs[idx->count - 1] */
 	int		 in_msg;	/* a From_ line has been seen */
 	int		 in_from;	/* still in that From_ line */
 	int		 in_headers;	/* before the first empty line */
-	int		 skip_field;	/* the header field is volatile */
+	int		 skip_field;	/* the field is rewritten in place */
 	off_t		 lfs;		/* LFs without a CR before them */
 	int		 last_empty;	/* the last whole line was empty:
 					 * its length, else 0 */
@@ -252,6 +252,15 @@ struct pop3d_conf {
 void	 priv_drop(const char *, uid_t, gid_t, int);
 /* proc_setname: sets the process name shown by ps and in the log. */
 void	 proc_setname(const char *);
+
+/* sasl.c */
+/* base64_decode: decodes strict base64 (whole quanta, canonical padding)
+ * into out; returns the length, or -1 if invalid or over outsize. */
+ssize_t	 base64_decode(const char *, unsigned char *, size_t);
+/* sasl_plain_parse: splits a PLAIN message of len bytes (with room for
+ * one more) into user and pass, NUL-terminated in place; the authzid must
+ * be empty or the user; returns 0, or -1 if malformed. */
+int	 sasl_plain_parse(unsigned char *, size_t, char **, char **);
 
 /* session.c */
 /* session_main: runs the session process over fds 0/1; never returns. */
