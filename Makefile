@@ -44,7 +44,7 @@ all: ${PROG}
 ${PROG}: ${OBJS}
 	${CC} ${MYLDFLAGS} -o $@ ${OBJS} ${LDLIBS}
 
-${OBJS}: pop3d.h params.h auth.h
+${OBJS}: pop3d.h params.h auth.h sha256.h
 
 tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o \
     compat/strlcpy.o

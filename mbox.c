@@ -107,6 +107,14 @@ field_rewritten(const char *b, size_t avail, int eof)
 	return 0;
 }
 
+/* Whether the 5 bytes at p start a From_ line. */
+static inline int
+is_from(const char *p)
+{
+	return p[0] == 'F' && p[1] == 'r' && p[2] == 'o' && p[3] == 'm' &&
+	    p[4] == ' ';
+}
+
 /* Makes room for one more message: MBOX_OK, MBOX_TOOBIG or MBOX_NOMEM. */
 static int
 msgs_grow(struct mbox_index *idx)
@@ -213,7 +221,7 @@ line_classify(struct mbox_scan *s, const char *b, size_t avail, int eof)
 
 	if (avail < 5 && !eof && memcmp(b, "From ", avail) == 0)
 		return -1;
-	if (avail >= 5 && memcmp(b, "From ", 5) == 0) {
+	if (avail >= 5 && is_from(b)) {
 		msg_start(s);
 		s->classified = 1;
 		return 0;
@@ -306,6 +314,34 @@ line_scan(struct mbox_scan *s, const char *p, size_t n)
 }
 
 /*
+ * The common case, body lines (never hashed): takes whole lines from the
+ * line start at p while they are not From_ lines and end in this chunk,
+ * looking at each with memchr and a few bytes; returns the bytes taken.
+ * Anything else is left to line_classify and line_scan.
+ */
+static size_t
+body_scan(struct mbox_scan *s, const char *p, size_t n)
+{
+	const char	*start = p, *end = p + n, *lf;
+	size_t		 k;
+
+	while (end - p >= 5 && !is_from(p)) {
+		if ((lf = memchr(p, '\n', end - p)) == NULL)
+			break;
+		k = lf - p;
+		if (k == 0 || lf[-1] != '\r') {
+			s->lfs++;
+			s->last_empty = k == 0;
+		} else
+			s->last_empty = k == 1 ? 2 : 0;
+		p = lf + 1;
+	}
+	s->pos += p - start;
+	s->line_start = s->pos;
+	return p - start;
+}
+
+/*
  * The current line starts in an earlier chunk and could not be judged
  * there: adds bytes from p to its copy in s->head, up to its LF, and
  * judges it again.  Returns the bytes taken.
@@ -343,6 +379,13 @@ mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
 	    (off_t)s->headlen))
 		return s->err = MBOX_TOOBIG;
 	while (n > 0 && s->err == MBOX_OK) {
+		if (!s->classified && s->headlen == 0 && s->in_msg &&
+		    !s->in_headers) {
+			k = body_scan(s, p, n);
+			p += k;
+			if ((n -= k) == 0)
+				break;
+		}
 		if (!s->classified && (s->headlen > 0 ||
 		    line_classify(s, p, n, 0) == -1))
 			k = head_gather(s, p, n);
@@ -511,7 +554,7 @@ xform_line_end(struct xform *x)
 	if (x->in_body)
 		x->body_lines--;
 	else if (empty)
-		x->in_body = 1;		/* the empty line is sent, not counted */
+		x->in_body = 1;	/* the empty line: sent, not counted */
 	if (x->in_body && x->body_lines == 0)
 		x->done = 1;
 }

@@ -47,7 +47,8 @@ sha256_block(struct sha256 *ctx, const uint8_t *p)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
 		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
 	for (; i < 64; i++)
-		w[i] = SSIG1(w[i - 2]) + w[i - 7] + SSIG0(w[i - 15]) + w[i - 16];
+		w[i] = SSIG1(w[i - 2]) + w[i - 7] + SSIG0(w[i - 15]) +
+		    w[i - 16];
 	for (i = 0; i < 8; i++)
 		v[i] = ctx->h[i];
 	for (i = 0; i < 64; i++) {

@@ -42,7 +42,7 @@ static struct {
 	int		  checks_failed;	/* in the running test */
 	int		  passed;
 	int		  failed;
-} unit __attribute__((unused));
+} unit_state __attribute__((unused));
 
 #define CHECK(cond) do {						\
 	if (!(cond))							\
@@ -93,10 +93,10 @@ unit_fail(const char *file, int line, const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (unit.checks_failed++ >= UNIT_REPORT_MAX)
+	if (unit_state.checks_failed++ >= UNIT_REPORT_MAX)
 		return;
 	fprintf(stderr, "%s:%d: %s: check failed: ", file, line,
-	    unit.test != NULL ? unit.test : "?");
+	    unit_state.test != NULL ? unit_state.test : "?");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -109,11 +109,11 @@ unit_init(int argc, char *argv[])
 {
 	const char	*slash;
 
-	unit.name = argc > 0 && argv[0] != NULL ? argv[0] : "unit";
-	if ((slash = strrchr(unit.name, '/')) != NULL)
-		unit.name = slash + 1;
-	unit.only = argc > 1 ? argv + 1 : NULL;
-	unit.nonly = argc > 1 ? argc - 1 : 0;
+	unit_state.name = argc > 0 && argv[0] != NULL ? argv[0] : "unit";
+	if ((slash = strrchr(unit_state.name, '/')) != NULL)
+		unit_state.name = slash + 1;
+	unit_state.only = argc > 1 ? argv + 1 : NULL;
+	unit_state.nonly = argc > 1 ? argc - 1 : 0;
 }
 
 /* Runs one named test function unless the command line left it out. */
@@ -122,35 +122,35 @@ unit_run(const char *name, void (*fn)(void))
 {
 	int	 i;
 
-	if (unit.nonly > 0) {
-		for (i = 0; i < unit.nonly; i++)
-			if (strcmp(unit.only[i], name) == 0)
+	if (unit_state.nonly > 0) {
+		for (i = 0; i < unit_state.nonly; i++)
+			if (strcmp(unit_state.only[i], name) == 0)
 				break;
-		if (i == unit.nonly)
+		if (i == unit_state.nonly)
 			return;
 	}
-	unit.test = name;
-	unit.checks_failed = 0;
+	unit_state.test = name;
+	unit_state.checks_failed = 0;
 	fn();
-	if (unit.checks_failed > UNIT_REPORT_MAX)
+	if (unit_state.checks_failed > UNIT_REPORT_MAX)
 		fprintf(stderr, "%s: %d more failed checks not shown\n",
-		    name, unit.checks_failed - UNIT_REPORT_MAX);
-	if (unit.checks_failed > 0) {
+		    name, unit_state.checks_failed - UNIT_REPORT_MAX);
+	if (unit_state.checks_failed > 0) {
 		fprintf(stderr, "FAIL %s\n", name);
-		unit.failed++;
+		unit_state.failed++;
 	} else
-		unit.passed++;
-	unit.test = NULL;
+		unit_state.passed++;
+	unit_state.test = NULL;
 }
 
 /* Prints the summary line; returns the exit status for main. */
 static int __attribute__((unused))
 unit_end(void)
 {
-	printf("%s: %d passed, %d failed\n", unit.name != NULL ? unit.name :
-	    "unit", unit.passed, unit.failed);
+	printf("%s: %d passed, %d failed\n", unit_state.name != NULL ? unit_state.name :
+	    "unit", unit_state.passed, unit_state.failed);
 	fflush(stdout);
-	return unit.failed > 0 ? 1 : 0;
+	return unit_state.failed > 0 ? 1 : 0;
 }
 
 #endif
