@@ -6,6 +6,7 @@ SRCS+=	auth.c
 SRCS+=	session.c
 SRCS+=	sasl.c
 SRCS+=	maildrop.c
+SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	mbox.c
 SRCS+=	sha256.c
@@ -44,6 +45,12 @@ all: ${PROG}
 ${PROG}: ${OBJS}
 	${CC} ${MYLDFLAGS} -o $@ ${OBJS} ${LDLIBS}
 
+# Test-only: kills the maildrop process at the Nth write, fsync, truncate
+# or unlink of a commit (POP3D_CRASH_AT=N).  Never installed.
+pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h sha256.h
+	${CC} ${MYCFLAGS} -DPOP3D_CRASHPOINTS ${MYLDFLAGS} -o $@ ${SRCS} \
+	    ${LDLIBS}
+
 ${OBJS}: pop3d.h params.h auth.h sha256.h
 
 tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o \
@@ -67,10 +74,10 @@ tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_ipc.c \
 	    ${TESTLIBS} ${LDLIBS}
 
-test: ${PROG} ${UNIT}
+test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run
 
 clean:
-	rm -f ${PROG} ${OBJS} ${UNIT} tests/*.o
+	rm -f ${PROG} pop3d-crashtest ${OBJS} ${UNIT} tests/*.o
 
 .PHONY: all test clean

@@ -27,6 +27,7 @@ struct maildrop {
 	int			 readonly;	/* opened O_RDONLY (EROFS...) */
 	int			 dirfd;		/* its directory, for NAME.lock */
 	char			 name[NAME_MAX + 1];
+	char			 journal[PATH_MAX];	/* its path */
 	int			 dotlock;	/* 0, or who made it: */
 #define DOTLOCK_SELF	1
 #define DOTLOCK_MONITOR	2
@@ -60,20 +61,28 @@ maildrop_refuse(struct maildrop *md, uint32_t code, const char *fmt, ...)
 	exit(0);
 }
 
-/* Asks the monitor for the dot-lock (type DOTLOCK or DOTUNLOCK). */
+/*
+ * Asks the monitor to do in the user's spool directory what the user
+ * may not: make or remove the dot-lock, make or remove the journal.
+ * Returns 0 (with *fdp set to a journal when one came), or -1 with errno.
+ */
 static int
-maildrop_ask_monitor(struct maildrop *md, uint32_t type)
+maildrop_ask_monitor(struct maildrop *md, uint32_t type, int *fdp)
 {
 	static struct ipc_msg	 m;
 	uint32_t		 err;
 
 	if (ipc_send(md->monitor_fd, type, NULL, 0, -1) == -1)
 		fatal("send to monitor");
-	if (ipc_recv(md->monitor_fd, &m) != 1 || m.fd != -1)
+	if (ipc_recv(md->monitor_fd, &m) != 1)
 		fatalx("invalid reply from monitor");
-	if (m.type == IPC_DOTLOCK_OK)
+	if (m.type == IPC_MONITOR_OK && m.len == 0 &&
+	    (m.fd != -1) == (type == IPC_JOURNAL_CREATE)) {
+		if (fdp != NULL)
+			*fdp = m.fd;
 		return 0;
-	if (m.type != IPC_DOTLOCK_FAIL || m.len != sizeof(err))
+	}
+	if (m.type != IPC_MONITOR_FAIL || m.len != sizeof(err) || m.fd != -1)
 		fatalx("invalid reply from monitor");
 	memcpy(&err, m.data, sizeof(err));
 	errno = err;
@@ -90,7 +99,7 @@ maildrop_dotlock_once(struct maildrop *md)
 	}
 	if (md->dirfd != -1 && errno != EACCES && errno != EPERM)
 		return -1;
-	if (maildrop_ask_monitor(md, IPC_DOTLOCK) == -1)
+	if (maildrop_ask_monitor(md, IPC_DOTLOCK, NULL) == -1)
 		return -1;
 	md->dotlock = DOTLOCK_MONITOR;
 	return 0;
@@ -140,7 +149,7 @@ maildrop_unlock(struct maildrop *md)
 	    dotlock_remove(md->dirfd, md->name) == -1)
 		log_warn("remove dot-lock");
 	else if (md->dotlock == DOTLOCK_MONITOR)
-		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK);
+		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK, NULL);
 	md->dotlock = 0;
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_UNLCK;
@@ -161,6 +170,9 @@ maildrop_open(struct maildrop *md)
 	strlcpy(md->name, slash + 1, sizeof(md->name));
 	slash[slash == dir ? 1 : 0] = '\0';
 	md->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((size_t)snprintf(md->journal, sizeof(md->journal), "%s%s",
+	    md->path, JOURNAL_SUFFIX) >= sizeof(md->journal))
+		maildrop_refuse(md, MAILDROP_PERM, "maildrop path too long");
 
 	md->fd = open(md->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC);
@@ -198,6 +210,85 @@ maildrop_open(struct maildrop *md)
 		    strerror(errno));
 }
 
+/* Removes the journal: ourselves where we may, else by the monitor. */
+static int
+maildrop_journal_remove(struct maildrop *md)
+{
+	if (unlink(md->journal) == 0) {
+		if (md->dirfd != -1)
+			(void)fsync(md->dirfd);
+		return 0;
+	}
+	if (errno != EACCES && errno != EPERM)
+		return -1;
+	return maildrop_ask_monitor(md, IPC_JOURNAL_REMOVE, NULL);
+}
+
+/* Makes a new, empty journal, durable in its directory. */
+static int
+maildrop_journal_create(struct maildrop *md)
+{
+	int	 fd;
+
+	fd = open(md->journal, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd != -1) {
+		if (md->dirfd == -1 || fsync(md->dirfd) == -1) {
+			(void)unlink(md->journal);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (errno != EACCES && errno != EPERM)
+		return -1;
+	if (maildrop_ask_monitor(md, IPC_JOURNAL_CREATE, &fd) == -1)
+		return -1;
+	return fd;
+}
+
+/*
+ * Under the lock, before the scan: an interrupted commit is finished
+ * first, so the scan sees each undeleted message exactly once.
+ * Returns 0, or -1 after logging why (the mailbox must not be served).
+ */
+static int
+maildrop_recover(struct maildrop *md)
+{
+	struct stat	 st;
+	int		 jfd, rv;
+
+	jfd = open(md->journal, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (jfd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("%s", md->journal);
+		return -1;
+	}
+	if (fstat(jfd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != getuid()) {
+		log_warnx("%s: not a regular file of the user's", md->journal);
+		close(jfd);
+		return -1;
+	}
+	if (md->readonly) {
+		log_warnx("%s: an interrupted commit needs a writable maildrop",
+		    md->journal);
+		close(jfd);
+		return -1;
+	}
+	rv = commit_recover(md->fd, jfd);
+	if (rv == -1)
+		log_warn("%s: cannot finish the interrupted commit; the "
+		    "maildrop is left as it is", md->journal);
+	close(jfd);
+	if (rv == 0 && maildrop_journal_remove(md) == -1) {
+		log_warn("%s: remove", md->journal);
+		return -1;
+	}
+	return rv;
+}
+
 static void
 maildrop_scan(struct maildrop *md)
 {
@@ -211,6 +302,11 @@ maildrop_scan(struct maildrop *md)
 			    "maildrop is locked by another program");
 		maildrop_refuse(md, MAILDROP_TEMP, "cannot lock maildrop: %s",
 		    strerror(errno));
+	}
+	if (maildrop_recover(md) == -1) {
+		maildrop_unlock(md);
+		maildrop_refuse(md, MAILDROP_TEMP, "an interrupted update of "
+		    "the maildrop cannot be finished, see the log");
 	}
 	rv = mbox_scan_fd(md->fd, -1, &md->idx);
 	maildrop_unlock(md);
@@ -253,33 +349,6 @@ maildrop_send_index(struct maildrop *md)
 		close(rdfd);
 }
 
-/* Copies len bytes from src down to dst (dst < src) in the same file. */
-static int
-maildrop_move(int fd, off_t dst, off_t src, off_t len)
-{
-	static char	 buf[1024 * 1024];
-	ssize_t		 n;
-	size_t		 want;
-
-	while (len > 0) {
-		want = len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf);
-		if ((n = pread(fd, buf, want, src)) <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		if (pwrite(fd, buf, n, dst) != n) {
-			if (errno == 0)
-				errno = ENOSPC;
-			return -1;
-		}
-		src += n;
-		dst += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* The scanned part must be exactly what we scanned: same index. */
 static int
 maildrop_unchanged(struct maildrop *md, off_t size)
@@ -301,37 +370,6 @@ maildrop_unchanged(struct maildrop *md, off_t size)
 	return same;
 }
 
-/*
- * Removes the deleted messages by moving every kept byte down over
- * them, then the mail delivered since the scan, then truncates.
- */
-static int
-maildrop_compact(struct maildrop *md, off_t size)
-{
-	off_t	 w, start, end;
-	size_t	 i;
-
-	for (i = 0; i < md->idx.count && !md->deleted[i]; i++)
-		;
-	w = md->idx.msgs[i].from;
-	for (; i < md->idx.count; i++) {
-		start = md->idx.msgs[i].from;
-		end = i + 1 < md->idx.count ? md->idx.msgs[i + 1].from :
-		    md->idx.end;
-		if (md->deleted[i])
-			continue;
-		if (maildrop_move(md->fd, w, start, end - start) == -1)
-			return -1;
-		w += end - start;
-	}
-	if (maildrop_move(md->fd, w, md->idx.end, size - md->idx.end) == -1)
-		return -1;
-	w += size - md->idx.end;
-	if (ftruncate(md->fd, w) == -1 || fsync(md->fd) == -1)
-		return -1;
-	return 0;
-}
-
 static void
 maildrop_reply(struct maildrop *md, uint32_t type, uint32_t code,
     const char *text)
@@ -343,6 +381,54 @@ maildrop_reply(struct maildrop *md, uint32_t type, uint32_t code,
 	memcpy(buf + sizeof(code), text, n);
 	if (ipc_send(md->session_fd, type, buf, sizeof(code) + n, -1) == -1)
 		fatal("send to session");
+}
+
+/* The maildrop at its path must still be the file we have open. */
+static int
+maildrop_same_file(struct maildrop *md)
+{
+	struct stat	 a, b;
+
+	return stat(md->path, &a) == 0 && fstat(md->fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Locked and checked: journal, commit, remove the journal. */
+static void
+maildrop_commit_locked(struct maildrop *md)
+{
+	uint32_t	 left = md->idx.count - md->ndeleted;
+	int		 jfd, rv, saved;
+
+	if ((jfd = maildrop_journal_create(md)) == -1) {
+		log_warn("%s: cannot create the journal, nothing deleted",
+		    md->journal);
+		maildrop_reply(md, IPC_COMMIT_ERR, errno == EROFS ?
+		    MAILDROP_PERM : MAILDROP_TEMP, "cannot update maildrop, "
+		    "nothing deleted");
+		return;
+	}
+	rv = commit_run(md->fd, jfd, &md->idx, md->deleted);
+	saved = errno;
+	close(jfd);
+	if (rv == -1) {
+		log_warnx("%s: commit interrupted: %s; the next login "
+		    "finishes it", md->path, strerror(saved));
+		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
+		    "update of maildrop interrupted, it will be finished "
+		    "at the next login");
+		return;
+	}
+	if (maildrop_journal_remove(md) == -1)
+		log_warn("%s: remove", md->journal);
+	if (rv == -2) {
+		log_warnx("%s: cannot write the journal: %s; nothing deleted",
+		    md->journal, strerror(saved));
+		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
+		    "cannot update maildrop, nothing deleted");
+		return;
+	}
+	maildrop_reply(md, IPC_COMMIT_OK, left, "");
 }
 
 static void
@@ -369,25 +455,20 @@ maildrop_commit(struct maildrop *md)
 		    MAILDROP_TEMP, "maildrop is locked, nothing deleted");
 		return;
 	}
-	if (fstat(md->fd, &st) == -1 || !maildrop_unchanged(md, st.st_size)) {
-		maildrop_unlock(md);
+	if (!maildrop_same_file(md)) {
+		log_warnx("%s: removed or replaced during the session, "
+		    "nothing deleted", md->path);
+		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
+		    "maildrop removed or replaced, nothing deleted");
+	} else if (fstat(md->fd, &st) == -1 ||
+	    !maildrop_unchanged(md, st.st_size)) {
 		log_warnx("%s: changed by another program during the session, "
 		    "nothing deleted", md->path);
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
 		    "maildrop changed by another program, nothing deleted");
-		return;
-	}
-	if (maildrop_compact(md, st.st_size) == -1) {
-		rv = errno;
-		maildrop_unlock(md);
-		log_warnx("%s: commit failed: %s", md->path, strerror(rv));
-		maildrop_reply(md, IPC_COMMIT_ERR, rv == ENOSPC || rv == EDQUOT ||
-		    rv == EIO ? MAILDROP_TEMP : MAILDROP_PERM,
-		    "cannot update maildrop");
-		return;
-	}
+	} else
+		maildrop_commit_locked(md);
 	maildrop_unlock(md);
-	maildrop_reply(md, IPC_COMMIT_OK, left, "");
 }
 
 /* Takes the deletions from the session until it asks for the commit. */

@@ -53,8 +53,9 @@ struct monitor {
 	int			 userlock_fd;
 	struct auth_user	 user;
 	char			 maildrop[PATH_MAX];
+	char			 maildrop_name[NAME_MAX + 1];
+	char			 journal_name[NAME_MAX + 1];
 	int			 dotlock_dirfd;	/* -1: no dot-lock held */
-	char			 dotlock_name[NAME_MAX + 1];
 };
 
 static pid_t	monitor_pid;
@@ -63,6 +64,8 @@ static void	monitor_log(struct monitor *, struct ipc_msg *, int);
 static void	monitor_auth(struct monitor *, struct ipc_msg *, int);
 static void	monitor_dotlock(struct monitor *, struct ipc_msg *, int);
 static void	monitor_dotunlock(struct monitor *, struct ipc_msg *, int);
+static void	monitor_journal_create(struct monitor *, struct ipc_msg *, int);
+static void	monitor_journal_remove(struct monitor *, struct ipc_msg *, int);
 
 /* What each child may ask, and when; anything else is fatal. */
 static const struct monitor_request {
@@ -76,6 +79,10 @@ static const struct monitor_request {
 	{ IPC_AUTH, MON_PREAUTH, FROM_SESSION, monitor_auth },
 	{ IPC_DOTLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotlock },
 	{ IPC_DOTUNLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotunlock },
+	{ IPC_JOURNAL_CREATE, MON_AUTHED, FROM_MAILDROP,
+	    monitor_journal_create },
+	{ IPC_JOURNAL_REMOVE, MON_AUTHED, FROM_MAILDROP,
+	    monitor_journal_remove },
 	{ IPC_NONE, 0, 0, NULL }
 };
 
@@ -377,6 +384,20 @@ monitor_reply_fail(struct monitor *mon)
 		fatal("send to session");
 }
 
+/* NAME of the maildrop, and NAME.pop3d-journal beside it. */
+static int
+maildrop_names(struct monitor *mon)
+{
+	const char	*name = strrchr(mon->maildrop, '/') + 1;
+
+	if (*name == '\0' || strlcpy(mon->maildrop_name, name,
+	    sizeof(mon->maildrop_name)) >= sizeof(mon->maildrop_name) ||
+	    (size_t)snprintf(mon->journal_name, sizeof(mon->journal_name),
+	    "%s%s", name, JOURNAL_SUFFIX) >= sizeof(mon->journal_name))
+		return -1;
+	return 0;
+}
+
 static void
 monitor_login(struct monitor *mon, const char *tls)
 {
@@ -397,7 +418,8 @@ monitor_login(struct monitor *mon, const char *tls)
 		return;
 	}
 	if (maildrop_expand(mon->conf->maildrop, mon->user.name,
-	    mon->user.home, mon->maildrop, sizeof(mon->maildrop)) == -1) {
+	    mon->user.home, mon->maildrop, sizeof(mon->maildrop)) == -1 ||
+	    maildrop_names(mon) == -1) {
 		log_warnx("maildrop path for %s too long or invalid",
 		    mon->user.name);
 		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
@@ -465,42 +487,59 @@ monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 }
 
 /*
- * The dot-lock of a maildrop in a directory the user cannot write, such
- * as /var/mail.  The monitor works only in a directory only root may
- * change, by descriptor, and only on the maildrop it chose itself.
+ * The dot-lock and the commit journal of a maildrop in a directory the
+ * user cannot write, such as /var/mail.  The monitor works only in a
+ * directory only root may change, by descriptor, and only on names it
+ * makes itself from the maildrop it chose.
  */
-static void
-monitor_dotlock(struct monitor *mon, struct ipc_msg *m, int from)
+static int
+monitor_spool_dir(struct monitor *mon)
 {
 	char		 dir[PATH_MAX], *slash;
 	struct stat	 st;
+	int		 dirfd;
+
+	strlcpy(dir, mon->maildrop, sizeof(dir));
+	slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(dirfd, &st) == -1 || st.st_uid != 0 ||
+	    ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
+		log_warnx("%s: not acting for the user in a directory root "
+		    "does not own", dir);
+		close(dirfd);
+		errno = EPERM;
+		return -1;
+	}
+	return dirfd;
+}
+
+static void
+monitor_answer(struct monitor *mon, uint32_t err, int fd)
+{
+	if (ipc_send(mon->maildrop_fd, err ? IPC_MONITOR_FAIL : IPC_MONITOR_OK,
+	    &err, err ? sizeof(err) : 0, fd) == -1)
+		fatal("send to maildrop");
+}
+
+static void
+monitor_dotlock(struct monitor *mon, struct ipc_msg *m, int from)
+{
 	uint32_t	 err = 0;
 	int		 dirfd;
 
 	(void)from;
 	if (m->len != 0 || mon->dotlock_dirfd != -1)
 		fatalx("invalid dot-lock request received");
-	strlcpy(dir, mon->maildrop, sizeof(dir));
-	slash = strrchr(dir, '/');
-	strlcpy(mon->dotlock_name, slash + 1, sizeof(mon->dotlock_name));
-	slash[slash == dir ? 1 : 0] = '\0';
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd == -1)
-		err = errno;
-	else if (fstat(dirfd, &st) == -1 || st.st_uid != 0 ||
-	    ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
-		log_warnx("%s: not locking for the user in a directory root "
-		    "does not own", dir);
-		err = EPERM;
-	} else if (dotlock_create(dirfd, mon->dotlock_name) == -1)
+	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
+	    dotlock_create(dirfd, mon->maildrop_name) == -1)
 		err = errno;
 	if (err == 0)
 		mon->dotlock_dirfd = dirfd;
 	else if (dirfd != -1)
 		close(dirfd);
-	if (ipc_send(mon->maildrop_fd, err ? IPC_DOTLOCK_FAIL : IPC_DOTLOCK_OK,
-	    &err, sizeof(err), -1) == -1)
-		fatal("send to maildrop");
+	monitor_answer(mon, err, -1);
 }
 
 static void
@@ -508,7 +547,7 @@ monitor_dotunlock_now(struct monitor *mon)
 {
 	if (mon->dotlock_dirfd == -1)
 		return;
-	if (dotlock_remove(mon->dotlock_dirfd, mon->dotlock_name) == -1)
+	if (dotlock_remove(mon->dotlock_dirfd, mon->maildrop_name) == -1)
 		log_warn("remove dot-lock of %s", mon->maildrop);
 	close(mon->dotlock_dirfd);
 	mon->dotlock_dirfd = -1;
@@ -521,8 +560,60 @@ monitor_dotunlock(struct monitor *mon, struct ipc_msg *m, int from)
 	if (m->len != 0 || mon->dotlock_dirfd == -1)
 		fatalx("invalid dot-unlock request received");
 	monitor_dotunlock_now(mon);
-	if (ipc_send(mon->maildrop_fd, IPC_DOTLOCK_OK, NULL, 0, -1) == -1)
-		fatal("send to maildrop");
+	monitor_answer(mon, 0, -1);
+}
+
+/* A new, empty journal owned by the user, durable in its directory. */
+static void
+monitor_journal_create(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	uint32_t	 err = 0;
+	int		 dirfd, fd = -1;
+
+	(void)from;
+	if (m->len != 0)
+		fatalx("invalid journal request received");
+	if ((dirfd = monitor_spool_dir(mon)) == -1)
+		err = errno;
+	else if ((fd = openat(dirfd, mon->journal_name, O_RDWR | O_CREAT |
+	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		err = errno;
+	else if (fchown(fd, mon->user.uid, mon->user.gid) == -1 ||
+	    fsync(dirfd) == -1) {
+		err = errno;
+		(void)unlinkat(dirfd, mon->journal_name, 0);
+	}
+	monitor_answer(mon, err, err ? -1 : fd);
+	if (fd != -1)
+		close(fd);
+	if (dirfd != -1)
+		close(dirfd);
+}
+
+/* Removes the journal, if it is still the user's regular file. */
+static void
+monitor_journal_remove(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	struct stat	 st;
+	uint32_t	 err = 0;
+	int		 dirfd;
+
+	(void)from;
+	if (m->len != 0)
+		fatalx("invalid journal request received");
+	if ((dirfd = monitor_spool_dir(mon)) == -1)
+		err = errno;
+	else if (fstatat(dirfd, mon->journal_name, &st,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		err = errno;
+	else if (!S_ISREG(st.st_mode) || st.st_uid != mon->user.uid)
+		err = EPERM;
+	else if (unlinkat(dirfd, mon->journal_name, 0) == -1 ||
+	    fsync(dirfd) == -1)
+		err = errno;
+	if (dirfd != -1)
+		close(dirfd);
+	monitor_answer(mon, err, -1);
 }
 
 /* Receives one request from a child and runs it through monitor_table. */

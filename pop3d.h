@@ -152,8 +152,10 @@ enum ipc_type {
 	IPC_AUTH_TEMP,		/* monitor -> session: temporary failure */
 	IPC_DOTLOCK,		/* maildrop -> monitor: create the dot-lock */
 	IPC_DOTUNLOCK,		/* maildrop -> monitor: remove it */
-	IPC_DOTLOCK_OK,		/* monitor -> maildrop */
-	IPC_DOTLOCK_FAIL,	/* monitor -> maildrop: u32 errno */
+	IPC_JOURNAL_CREATE,	/* maildrop -> monitor: create the journal */
+	IPC_JOURNAL_REMOVE,	/* maildrop -> monitor: remove it */
+	IPC_MONITOR_OK,		/* monitor -> maildrop: fd = journal */
+	IPC_MONITOR_FAIL,	/* monitor -> maildrop: u32 errno */
 	IPC_INDEX,		/* maildrop -> session: struct mbox_msg[] */
 	IPC_READY,		/* maildrop -> session: fd = mailbox, read-only */
 	IPC_MAILDROP_ERR,	/* maildrop -> session: u32 code, text */
@@ -271,6 +273,24 @@ void	 session_main(struct pop3d_conf *, int) __attribute__((noreturn));
  * talking to the session over the first fd and the monitor over the
  * second; never returns. */
 void	 maildrop_main(const char *, int, int) __attribute__((noreturn));
+
+/* commit.c */
+/* commit_run: removes the messages marked in deleted from the locked
+ * mailbox fd, journaling in the empty file jfd; returns 0 when done (the
+ * journal may go), -2 with errno set if it failed before touching the
+ * mailbox (the journal may go), or -1 with errno set (it must stay). */
+int	 commit_run(int, int, const struct mbox_index *,
+	    const unsigned char *);
+/* commit_recover: finishes the commit recorded in journal jfd on the
+ * locked mailbox fd; returns 0 when the journal may go, or -1 with errno
+ * set if it cannot be trusted or finished (both files left as they are). */
+int	 commit_recover(int, int);
+#ifdef POP3D_CRASHPOINTS
+void	 commit_crashpoint(const char *);
+#endif
+
+/* The commit journal beside the maildrop: NAME.pop3d-journal. */
+#define JOURNAL_SUFFIX	".pop3d-journal"
 
 /* dotlock.c */
 /* dotlock_create: makes NAME.lock beside name in directory dirfd the way

@@ -1,0 +1,521 @@
+/*
+ * commit.c: removing deleted messages from an mbox so that a crash at any
+ * instant loses no mail.
+ *
+ * The commit works in place.  Every kept byte after the first deleted
+ * message moves down over the deleted ones: first the runs of kept
+ * messages ("moves", fixed when the commit starts), then the "tail",
+ * everything from the end of the scanned part to the end of the file,
+ * which holds the mail delivered during the session (and, after a crash,
+ * whatever a delivery agent appended since).  Then the file is truncated.
+ * Nothing is copied anywhere else: the journal, NAME.pop3d-journal beside
+ * the mailbox, holds only offsets.
+ *
+ * The journal: a head (magic, the mailbox's device and inode, the number
+ * of moves, a SHA-256 over head and moves), the moves {src, dst, len},
+ * then two progress slots.  A progress record says how far the work has
+ * got: the move under way and the bytes of it done, or for the tail its
+ * current source and destination; it carries a sequence number and its
+ * own SHA-256.  Records go to the slots in turn, so a torn write spoils
+ * only the newer one and the older one is still valid.
+ *
+ * The order of work, each arrow a write then an fsync:
+ *   1. journal written -> fsync journal and directory; the mailbox is as
+ *      it was.  A crash before this leaves an invalid or no journal, and
+ *      a mailbox nobody touched: recovery just removes the journal.
+ *   2. each step copies at most `gap' bytes (src - dst) down -> fsync
+ *      mailbox -> progress record -> fsync journal.  A step never
+ *      overwrites its own source, and the source of every later step lies
+ *      above everything written so far, so redoing the last step from the
+ *      last valid record reads the same bytes it read the first time:
+ *      a crash anywhere in a step is undone by doing the step again.
+ *   3. tail: the same steps, until the source reaches the end of the file
+ *      as it is now.  Mail a delivery agent appended after a crash lies
+ *      beyond that end and simply becomes part of the tail.
+ *   4. a TRUNCATING record: the final size, the end of file it was
+ *      computed from and a fingerprint of the leftover bytes between
+ *      them -> truncate -> fsync.  After a crash here the file may or may
+ *      not be truncated, and a delivery agent may have appended either
+ *      way: if the leftover bytes are still there (the fingerprint
+ *      matches) the tail goes on from the old end, else it was truncated
+ *      and whatever follows the final size is new mail.
+ *   5. the journal is removed.  If the removal is lost, step 4's check
+ *      finds the truncation done and recovery removes the journal.
+ * The next session runs recovery under the mailbox lock before it scans,
+ * so mail readers and delivery agents see a mailbox with every undeleted
+ * message once, and the deleted ones gone or, until recovery, not yet.
+ *
+ * The price: two fsyncs a step, and a step moves at most the distance
+ * between source and destination, so deleting one small message at the
+ * top of a large mailbox is slow; deleting most of it is fast.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+#include "sha256.h"
+
+#define JOURNAL_MAGIC	"pop3dJ1\n"
+#define COMMIT_STEP	(1024 * 1024)	/* largest copy between fsyncs */
+#define FINGERPRINT	(64 * 1024)	/* bytes read at each end */
+
+enum progress_state {
+	P_MOVING = 1,
+	P_TRUNCATING = 2
+};
+
+struct journal_head {
+	char		 magic[8];
+	uint64_t	 dev;
+	uint64_t	 ino;
+	uint64_t	 nmoves;
+	uint8_t		 sum[32];	/* of the fields above and the moves */
+};
+
+struct journal_move {
+	uint64_t	 src;
+	uint64_t	 dst;
+	uint64_t	 len;
+};
+
+struct journal_progress {
+	uint64_t	 seq;
+	uint32_t	 state;
+	uint32_t	 pad;
+	uint64_t	 move;		/* moves done before this one */
+	uint64_t	 done;		/* bytes of moves[move] done */
+	uint64_t	 tail_src;	/* the tail's next source byte */
+	uint64_t	 tail_dst;
+	uint64_t	 eof;		/* P_TRUNCATING: the end before */
+	uint8_t		 fingerprint[32];
+	uint8_t		 sum[32];	/* of the fields above */
+};
+
+struct commit {
+	int			 fd;	/* the mailbox, read-write */
+	int			 jfd;	/* the journal */
+	struct journal_head	 head;
+	struct journal_move	*moves;
+	struct journal_progress	 p;
+};
+
+#ifdef POP3D_CRASHPOINTS
+/*
+ * Test builds only: POP3D_CRASH_AT=N kills the process at the Nth write,
+ * fsync, truncate or unlink of a commit, to prove every instant recovers.
+ */
+static int	 crash_count;
+
+void
+commit_crashpoint(const char *what)
+{
+	const char	*at = getenv("POP3D_CRASH_AT");
+
+	if (at != NULL && ++crash_count == atoi(at)) {
+		log_info("crash point %d: %s", crash_count, what);
+		raise(SIGKILL);
+	}
+}
+#define CRASHPOINT(what)	commit_crashpoint(what)
+#else
+#define CRASHPOINT(what)	do { } while (0)
+#endif
+
+static void
+journal_sum(const void *a, size_t alen, const void *b, size_t blen,
+    uint8_t out[32])
+{
+	struct sha256	 ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, a, alen);
+	if (blen > 0)
+		sha256_update(&ctx, b, blen);
+	sha256_final(&ctx, out);
+}
+
+static off_t
+journal_slot(const struct commit *c, uint64_t seq)
+{
+	return sizeof(c->head) + c->head.nmoves * sizeof(struct journal_move) +
+	    (seq % 2) * sizeof(struct journal_progress);
+}
+
+static int
+write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = pwrite(fd, buf, len, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf = (const char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int
+read_all(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = pread(fd, buf, len, off)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Makes the next progress record durable: the previous one stays valid
+ * in the other slot until this one is complete. */
+static int
+journal_advance(struct commit *c)
+{
+	c->p.seq++;
+	journal_sum(&c->p, offsetof(struct journal_progress, sum), NULL, 0,
+	    c->p.sum);
+	CRASHPOINT("write progress");
+	if (write_all(c->jfd, &c->p, sizeof(c->p), journal_slot(c, c->p.seq)))
+		return -1;
+	CRASHPOINT("fsync journal");
+	return fdatasync(c->jfd);
+}
+
+/* Copies len bytes from src down to dst; len is at most src - dst, so
+ * the source is never overwritten and the copy can be redone. */
+static int
+commit_copy(struct commit *c, uint64_t dst, uint64_t src, size_t len)
+{
+	static char	 buf[COMMIT_STEP];
+
+	if (read_all(c->fd, buf, len, src) == -1)
+		return -1;
+	CRASHPOINT("write mailbox");
+	if (write_all(c->fd, buf, len, dst) == -1)
+		return -1;
+	CRASHPOINT("fsync mailbox");
+	return fdatasync(c->fd);
+}
+
+static size_t
+commit_step_size(uint64_t left, uint64_t gap)
+{
+	uint64_t	 n = left;
+
+	if (n > gap)
+		n = gap;
+	if (n > COMMIT_STEP)
+		n = COMMIT_STEP;
+	return n;
+}
+
+/* SHA-256 over the length and both ends of [from, to) of the mailbox. */
+static int
+commit_fingerprint(int fd, uint64_t from, uint64_t to, uint8_t out[32])
+{
+	static char	 buf[FINGERPRINT];
+	struct sha256	 ctx;
+	uint64_t	 len = to - from;
+	size_t		 n = len < FINGERPRINT ? len : FINGERPRINT;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, &len, sizeof(len));
+	if (read_all(fd, buf, n, from) == -1)
+		return -1;
+	sha256_update(&ctx, buf, n);
+	if (read_all(fd, buf, n, to - n) == -1)
+		return -1;
+	sha256_update(&ctx, buf, n);
+	sha256_final(&ctx, out);
+	return 0;
+}
+
+/* Steps 2 to 4 above, from wherever the progress record says. */
+static int
+commit_execute(struct commit *c)
+{
+	struct journal_move	*m;
+	struct stat		 st;
+	size_t			 n;
+
+	for (; c->p.move < c->head.nmoves; c->p.move++, c->p.done = 0) {
+		m = &c->moves[c->p.move];
+		while (c->p.done < m->len) {
+			n = commit_step_size(m->len - c->p.done,
+			    m->src - m->dst);
+			if (commit_copy(c, m->dst + c->p.done,
+			    m->src + c->p.done, n) == -1)
+				return -1;
+			c->p.done += n;
+			if (journal_advance(c) == -1)
+				return -1;
+		}
+	}
+	if (fstat(c->fd, &st) == -1)
+		return -1;
+	if ((uint64_t)st.st_size < c->p.tail_src) {
+		errno = ESTALE;		/* someone cut the file short */
+		return -1;
+	}
+	while (c->p.tail_src < (uint64_t)st.st_size) {
+		n = commit_step_size(st.st_size - c->p.tail_src,
+		    c->p.tail_src - c->p.tail_dst);
+		if (commit_copy(c, c->p.tail_dst, c->p.tail_src, n) == -1)
+			return -1;
+		c->p.tail_src += n;
+		c->p.tail_dst += n;
+		if (journal_advance(c) == -1)
+			return -1;
+	}
+	c->p.state = P_TRUNCATING;
+	c->p.eof = st.st_size;
+	if (commit_fingerprint(c->fd, c->p.tail_dst, c->p.eof,
+	    c->p.fingerprint) == -1 || journal_advance(c) == -1)
+		return -1;
+	CRASHPOINT("truncate mailbox");
+	if (ftruncate(c->fd, c->p.tail_dst) == -1)
+		return -1;
+	CRASHPOINT("fsync mailbox");
+	return fsync(c->fd);
+}
+
+/*
+ * Plans the moves: every run of kept messages after the first deleted
+ * one goes down to where the previous run ends.
+ */
+static int
+commit_plan(struct commit *c, const struct mbox_index *idx,
+    const unsigned char *deleted)
+{
+	uint64_t	 w, start, end;
+	size_t		 i, n = 0;
+
+	if ((c->moves = calloc(idx->count + 1, sizeof(*c->moves))) == NULL)
+		return -1;
+	for (i = 0; i < idx->count && !deleted[i]; i++)
+		;
+	w = idx->msgs[i].from;
+	for (; i < idx->count; i++) {
+		start = idx->msgs[i].from;
+		end = i + 1 < idx->count ? (uint64_t)idx->msgs[i + 1].from :
+		    (uint64_t)idx->end;
+		if (deleted[i])
+			continue;
+		if (n > 0 && c->moves[n - 1].src + c->moves[n - 1].len ==
+		    start)
+			c->moves[n - 1].len += end - start;
+		else if (start > w) {
+			c->moves[n].src = start;
+			c->moves[n].dst = w;
+			c->moves[n].len = end - start;
+			n++;
+		}
+		w += end - start;
+	}
+	c->head.nmoves = n;
+	c->p.state = P_MOVING;
+	c->p.tail_src = idx->end;
+	c->p.tail_dst = w;
+	return 0;
+}
+
+int
+commit_run(int fd, int jfd, const struct mbox_index *idx,
+    const unsigned char *deleted)
+{
+	struct commit	 c;
+	struct stat	 st;
+	int		 rv = -1, saved;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.jfd = jfd;
+	if (fstat(fd, &st) == -1 || commit_plan(&c, idx, deleted) == -1)
+		return -1;
+	memcpy(c.head.magic, JOURNAL_MAGIC, sizeof(c.head.magic));
+	c.head.dev = st.st_dev;
+	c.head.ino = st.st_ino;
+	journal_sum(&c.head, offsetof(struct journal_head, sum), c.moves,
+	    c.head.nmoves * sizeof(*c.moves), c.head.sum);
+	/* step 1: the whole plan is durable before a byte of mail moves */
+	c.p.seq = 1;
+	journal_sum(&c.p, offsetof(struct journal_progress, sum), NULL, 0,
+	    c.p.sum);
+	rv = -2;
+	CRASHPOINT("write journal");
+	if (write_all(jfd, &c.head, sizeof(c.head), 0) == -1 ||
+	    write_all(jfd, c.moves, c.head.nmoves * sizeof(*c.moves),
+	    sizeof(c.head)) == -1 ||
+	    write_all(jfd, &c.p, sizeof(c.p), journal_slot(&c, 1)) == -1)
+		goto out;
+	CRASHPOINT("fsync journal");
+	if (fsync(jfd) == -1)
+		goto out;
+	rv = commit_execute(&c);
+ out:
+	saved = errno;
+	free(c.moves);
+	errno = saved;
+	return rv;
+}
+
+/* The newer of the two progress records that is whole. */
+static int
+journal_read_progress(struct commit *c)
+{
+	struct journal_progress	 p[2];
+	uint8_t			 sum[32];
+	int			 i, best = -1;
+
+	if (read_all(c->jfd, p, sizeof(p), journal_slot(c, 0)) == -1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		journal_sum(&p[i], offsetof(struct journal_progress, sum),
+		    NULL, 0, sum);
+		if (memcmp(sum, p[i].sum, sizeof(sum)) != 0 ||
+		    p[i].seq % 2 != (uint64_t)i)
+			continue;
+		if (best == -1 || p[i].seq > p[best].seq)
+			best = i;
+	}
+	if (best == -1)
+		return -1;
+	c->p = p[best];
+	return 0;
+}
+
+/* Every number in the journal is checked before any of it is used. */
+static int
+journal_valid(const struct commit *c)
+{
+	const struct journal_move	*m;
+	uint64_t			 i, w;
+
+	if (c->p.state != P_MOVING && c->p.state != P_TRUNCATING)
+		return 0;
+	if (c->p.move > c->head.nmoves || c->p.tail_dst > c->p.tail_src)
+		return 0;
+	if (c->p.move < c->head.nmoves &&
+	    c->p.done > c->moves[c->p.move].len)
+		return 0;
+	for (i = 0; i < c->head.nmoves; i++) {
+		m = &c->moves[i];
+		w = i == 0 ? m->dst : c->moves[i - 1].dst + c->moves[i - 1].len;
+		if (m->len == 0 || m->dst >= m->src || m->dst != w ||
+		    m->src + m->len < m->src || m->src + m->len >
+		    (uint64_t)MAX_MAILDROP_SIZE)
+			return 0;
+		if (i > 0 && m->src < c->moves[i - 1].src + c->moves[i - 1].len)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Reads the journal.  Returns 1 if it holds a commit to finish, 0 if the
+ * commit never began (journal not whole: nothing was moved), -1 if it
+ * cannot be trusted.
+ */
+static int
+journal_load(struct commit *c, const struct stat *st)
+{
+	struct stat	 jst;
+	uint8_t		 sum[32];
+	size_t		 mlen;
+
+	if (fstat(c->jfd, &jst) == -1)
+		return -1;
+	if (jst.st_size < (off_t)sizeof(c->head) ||
+	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1 ||
+	    memcmp(c->head.magic, JOURNAL_MAGIC, sizeof(c->head.magic)) != 0)
+		return 0;
+	if (c->head.nmoves > MAX_MESSAGES + 1 || jst.st_size !=
+	    (off_t)(sizeof(c->head) + c->head.nmoves * sizeof(*c->moves) +
+	    2 * sizeof(c->p)))
+		return 0;
+	mlen = c->head.nmoves * sizeof(*c->moves);
+	if ((c->moves = malloc(mlen + 1)) == NULL ||
+	    read_all(c->jfd, c->moves, mlen, sizeof(c->head)) == -1)
+		return -1;
+	journal_sum(&c->head, offsetof(struct journal_head, sum), c->moves,
+	    mlen, sum);
+	if (memcmp(sum, c->head.sum, sizeof(sum)) != 0)
+		return 0;
+	if (journal_read_progress(c) == -1)
+		return 0;
+	if (!journal_valid(c) || c->head.dev != (uint64_t)st->st_dev ||
+	    c->head.ino != (uint64_t)st->st_ino) {
+		errno = ESTALE;
+		return -1;
+	}
+	return 1;
+}
+
+/* Step 4 interrupted: was the leftover cut off before the crash? */
+static int
+commit_truncated(struct commit *c, const struct stat *st)
+{
+	uint8_t	 now[32];
+
+	if ((uint64_t)st->st_size < c->p.eof)
+		return 1;
+	if (commit_fingerprint(c->fd, c->p.tail_dst, c->p.eof, now) == -1)
+		return -1;
+	return memcmp(now, c->p.fingerprint, sizeof(now)) != 0;
+}
+
+int
+commit_recover(int fd, int jfd)
+{
+	struct commit	 c;
+	struct stat	 st;
+	int		 rv, saved;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.jfd = jfd;
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if ((rv = journal_load(&c, &st)) != 1)
+		goto out;
+	log_info("finishing an interrupted commit");
+	if (c.p.state == P_TRUNCATING) {
+		if ((rv = commit_truncated(&c, &st)) != 0)
+			goto out;
+		/* not cut yet: the tail goes on from the old end */
+		c.p.state = P_MOVING;
+		c.p.tail_src = c.p.eof;
+		c.p.eof = 0;
+		memset(c.p.fingerprint, 0, sizeof(c.p.fingerprint));
+		if (journal_advance(&c) == -1) {
+			rv = -1;
+			goto out;
+		}
+	}
+	rv = commit_execute(&c) == -1 ? -1 : 1;
+ out:
+	saved = errno;
+	free(c.moves);
+	errno = saved;
+	return rv < 0 ? -1 : 0;
+}
