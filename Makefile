@@ -8,6 +8,7 @@ SRCS+=	sasl.c
 SRCS+=	maildrop.c
 SRCS+=	commit.c
 SRCS+=	dotlock.c
+SRCS+=	sandbox.c
 SRCS+=	mbox.c
 SRCS+=	sha256.c
 SRCS+=	ipc.c
@@ -45,10 +46,12 @@ all: ${PROG}
 ${PROG}: ${OBJS}
 	${CC} ${MYLDFLAGS} -o $@ ${OBJS} ${LDLIBS}
 
-# Test-only: kills the maildrop process at the Nth write, fsync, truncate
-# or unlink of a commit (POP3D_CRASH_AT=N).  Never installed.
+# Test-only, never installed: POP3D_CRASH_AT=N kills the maildrop
+# process at the Nth write, fsync, truncate or unlink of a commit, and
+# POP3D_TEST_SANDBOX_ESCAPE makes the session process try to open a file
+# after its sandbox is up.
 pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h sha256.h
-	${CC} ${MYCFLAGS} -DPOP3D_CRASHPOINTS ${MYLDFLAGS} -o $@ ${SRCS} \
+	${CC} ${MYCFLAGS} -DPOP3D_TEST_HOOKS ${MYLDFLAGS} -o $@ ${SRCS} \
 	    ${LDLIBS}
 
 ${OBJS}: pop3d.h params.h auth.h sha256.h

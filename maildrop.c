@@ -362,7 +362,8 @@ maildrop_unchanged(struct maildrop *md, off_t size)
 	memset(&now, 0, sizeof(now));
 	if (mbox_scan_fd(md->fd, md->idx.end, &now) != MBOX_OK)
 		return 0;
-	same = now.count == md->idx.count && now.end == md->idx.end;
+	same = now.count == md->idx.count && now.end == md->idx.end &&
+	    now.sum == md->idx.sum;
 	for (i = 0; same && i < now.count; i++)
 		same = memcmp(&now.msgs[i], &md->idx.msgs[i],
 		    sizeof(now.msgs[i])) == 0;
@@ -502,6 +503,19 @@ maildrop_serve(struct maildrop *md)
 	exit(0);
 }
 
+/* Confined to the maildrop's directory from here on. */
+static void
+maildrop_sandbox(struct maildrop *md)
+{
+	char	 dir[PATH_MAX], *slash;
+
+	strlcpy(dir, md->path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL)
+		fatalx("maildrop path is not absolute");
+	slash[slash == dir ? 1 : 0] = '\0';
+	sandbox_maildrop(dir);
+}
+
 void
 maildrop_main(const char *path, int session_fd, int monitor_fd)
 {
@@ -511,6 +525,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	md.session_fd = session_fd;
 	md.monitor_fd = monitor_fd;
 	md.fd = md.dirfd = -1;
+	maildrop_sandbox(&md);
 	maildrop_open(&md);
 	maildrop_scan(&md);
 	maildrop_send_index(&md);

@@ -170,7 +170,8 @@ check_session_user(struct pop3d_conf *conf)
 	return 0;
 }
 
-/* The -m template may hold %u, %h and %% only, and must be absolute. */
+/* The -m template may hold %u, %h and %% only; the result must be an
+ * absolute path without ".." in it. */
 static int
 maildrop_expand(const char *tmpl, const char *user, const char *home,
     char *out, size_t size)
@@ -179,8 +180,6 @@ maildrop_expand(const char *tmpl, const char *user, const char *home,
 	char		 one[2] = "";
 	size_t		 len = 0, n;
 
-	if (tmpl[0] != '/')
-		return -1;
 	for (p = tmpl; *p != '\0'; p++) {
 		if (*p != '%') {
 			one[0] = *p;
@@ -200,6 +199,9 @@ maildrop_expand(const char *tmpl, const char *user, const char *home,
 		len += n;
 	}
 	out[len] = '\0';
+	if (out[0] != '/' || strstr(out, "/../") != NULL ||
+	    (len >= 3 && strcmp(out + len - 3, "/..") == 0))
+		return -1;
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct mbox_index {
 	size_t		 count;
 	size_t		 cap;
 	off_t		 end;	/* bytes scanned: the index covers [0, end) */
+	uint64_t	 sum;	/* of every byte scanned: any change shows */
 };
 
 enum mbox_error {
@@ -79,6 +80,9 @@ struct mbox_scan {
 	int		 last_empty;	/* the last whole line was empty:
 					 * its length, else 0 */
 	struct sha256	 hash;		/* UIDL over From_ line and headers */
+	uint64_t	 sum;		/* content sum, see content_sum */
+	unsigned char	 carry[8];	/* bytes short of a whole word */
+	size_t		 ncarry;
 };
 
 /* mbox_index_free: frees the messages of idx and zeroes it. */
@@ -285,12 +289,20 @@ int	 commit_run(int, int, const struct mbox_index *,
  * locked mailbox fd; returns 0 when the journal may go, or -1 with errno
  * set if it cannot be trusted or finished (both files left as they are). */
 int	 commit_recover(int, int);
-#ifdef POP3D_CRASHPOINTS
+#ifdef POP3D_TEST_HOOKS
 void	 commit_crashpoint(const char *);
 #endif
 
 /* The commit journal beside the maildrop: NAME.pop3d-journal. */
 #define JOURNAL_SUFFIX	".pop3d-journal"
+
+/* sandbox.c */
+/* sandbox_session: confines the session process to its loop's system
+ * calls on the descriptors it has; fatal on failure. */
+void	 sandbox_session(void);
+/* sandbox_maildrop: confines the maildrop process to its loop's system
+ * calls and to files in directory dir; fatal on failure. */
+void	 sandbox_maildrop(const char *);
 
 /* dotlock.c */
 /* dotlock_create: makes NAME.lock beside name in directory dirfd the way

@@ -7,8 +7,8 @@
  */
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,8 +338,12 @@ session_receive_index(struct session *s)
 				fatalx("invalid index entry from maildrop");
 		s->count += n;
 	}
-	if ((m.fd == -1) != (s->count == 0))
-		fatalx("invalid mailbox descriptor from maildrop");
+	if (m.fd == -1 && s->count > 0)
+		fatalx("no mailbox descriptor from maildrop");
+	if (m.fd != -1 && s->count == 0) {
+		close(m.fd);	/* an empty file: nothing to read */
+		m.fd = -1;
+	}
 	s->mailbox_fd = m.fd;
 	if ((s->deleted = calloc(s->count + 1, 1)) == NULL)
 		fatal("index");
@@ -790,12 +794,28 @@ cmd_quit(struct session *s, char *args)
 	return 0;
 }
 
+/*
+ * Counts a bad command and sends its reply (unless the handler did);
+ * the last one allowed gets a goodbye instead, and the session ends.
+ */
+static void
+session_bad(struct session *s, const char *text)
+{
+	if (++s->bad_commands >= MAX_BAD_COMMANDS) {
+		reply(s, "-ERR too many bad commands");
+		session_end(s, "too many bad commands");
+	}
+	if (text != NULL)
+		reply(s, "%s", text);
+}
+
 /* Runs one complete command line (CRLF stripped, no NUL inside). */
 static void
 session_command(struct session *s, char *line)
 {
 	const struct verb	*v;
 	char			*verb, *args;
+	size_t			 mark = s->io.wlen;
 	int			 bad;
 
 	if (s->sasl_pending)
@@ -814,11 +834,11 @@ session_command(struct session *s, char *line)
 		} else
 			bad = v->handler(s, args);
 	}
-	if (bad && ++s->bad_commands >= MAX_BAD_COMMANDS) {
-		/* the last reply said why; say goodbye after it */
-		reply(s, "-ERR too many bad commands");
-		session_end(s, "too many bad commands");
-	}
+	if (bad && s->bad_commands + 1 >= MAX_BAD_COMMANDS &&
+	    s->io.wlen >= mark)
+		s->io.wlen = mark;	/* one reply a command: the last word */
+	if (bad)
+		session_bad(s, NULL);
 }
 
 /*
@@ -843,9 +863,7 @@ session_lines(struct session *s)
 			if (!s->discarding) {
 				s->discarding = 1;
 				s->sasl_pending = 0;
-				reply(s, "-ERR line too long");
-				if (++s->bad_commands >= MAX_BAD_COMMANDS)
-					session_end(s, "too many bad commands");
+				session_bad(s, "-ERR line too long");
 			}
 			io->rpos = io->rlen;
 			return;
@@ -858,9 +876,7 @@ session_lines(struct session *s)
 		}
 		if (len + (len > 0 && line[len - 1] == '\r' ? 1 : 2) > max) {
 			s->sasl_pending = 0;
-			reply(s, "-ERR line too long");
-			if (++s->bad_commands >= MAX_BAD_COMMANDS)
-				session_end(s, "too many bad commands");
+			session_bad(s, "-ERR line too long");
 			continue;
 		}
 		if (len > 0 && line[len - 1] == '\r')
@@ -868,9 +884,7 @@ session_lines(struct session *s)
 		line[len] = '\0';
 		if (memchr(line, '\0', len) != NULL) {
 			s->sasl_pending = 0;
-			reply(s, "-ERR invalid character in command");
-			if (++s->bad_commands >= MAX_BAD_COMMANDS)
-				session_end(s, "too many bad commands");
+			session_bad(s, "-ERR invalid character in command");
 			continue;
 		}
 		session_command(s, line);
@@ -909,6 +923,12 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	io_init(&s.io, conf);
 	priv_drop(conf->session_root, conf->session_uid, conf->session_gid,
 	    0);
+	sandbox_session();
+#ifdef POP3D_TEST_HOOKS
+	/* test builds: prove the filter kills a file opening */
+	if (getenv("POP3D_TEST_SANDBOX_ESCAPE") != NULL)
+		(void)open("/etc/passwd", O_RDONLY);
+#endif
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
 		session_end(&s, "TLS handshake failed");
 	reply(&s, "+OK pop3d ready");

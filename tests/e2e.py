@@ -7,7 +7,9 @@ a raw socket client and real POP3 clients.
     python3 tests/e2e.py e2e_auth.Auth    # some modules, classes or tests
 
 Ends with "e2e: N passed, N failed" on stdout; exits 1 if anything failed.
-Must run as root.  POP3D=path overrides the binary (default ../pop3d).
+Must run as root.  Environment: POP3D=path overrides the binary (default
+../pop3d); E2E_LOG=1 prints each server's log after its test; E2E_KEEP=1
+keeps the temporary directory (mailboxes, passwd file, logs).
 """
 
 import os
@@ -18,7 +20,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ["e2e_proto", "e2e_auth", "e2e_mbox", "e2e_procs", "e2e_clients"]
+MODULES = ["e2e_transcript", "e2e_proto", "e2e_auth", "e2e_mbox", "e2e_procs",
+           "e2e_clients"]
 
 
 class Result(unittest.TextTestResult):

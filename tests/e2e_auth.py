@@ -15,6 +15,7 @@ class Auth(Pop3TestCase):
     def setUp(self):
         super().setUp()
         self.msgs = self.put_mbox(plain_mbox(3))
+        self.server()
 
     def test_user_pass_good(self):
         c = self.connect()
@@ -118,3 +119,15 @@ class Auth(Pop3TestCase):
         self.finish(a)
         c = self.login("alice")
         self.quit(c)
+
+    def test_in_use_across_servers(self):
+        # the session lock is per user on the host, not per listener
+        other = self.server()
+        first = self.servers[0] if self.servers[0] is not other else None
+        self.assertIsNotNone(first)
+        a = self.login("alice", srv=first)
+        b = self.connect(srv=other, concurrent=True)
+        b.cmd("USER alice")
+        self.assertReply(b.cmd("PASS " + password("alice")), "-ERR [IN-USE]")
+        b.cmd("QUIT")
+        self.quit(a)

@@ -48,6 +48,7 @@ def deliver(path, data, dotlock=True):
 
 
 class Commit(Pop3TestCase):
+    """Deletions are committed on QUIT from TRANSACTION and only then."""
 
     def setUp(self):
         super().setUp()
@@ -74,6 +75,20 @@ class Commit(Pop3TestCase):
         kept = [(m.from_line, m.raw) for i, m in enumerate(self.msgs) if i + 1 not in (1, 12)]
         self.assertEqual([(m.from_line, m.raw) for m in parse_mbox(new)], kept)
         self.assertTrue(new.startswith(self.msgs[1].from_line))
+
+    def test_many_deletions_in_large_mailbox(self):
+        parts = [(b"From m%d@example.org Mon Jan  1 00:00:00 2024\n" % n,
+                  b"Subject: %d\n\n" % n + b"body line\n" * (n % 50)) for n in range(2000)]
+        data = mbox_bytes(parts)
+        msgs = self.put_mbox(data)
+        gone = set(range(1, 2001, 3))
+        c = self.login()
+        c.send("".join("DELE %d\r\n" % n for n in sorted(gone)))
+        for n in sorted(gone):
+            self.assertEqual(c.readline().decode(), "+OK message %d deleted" % n)
+        self.quit(c, "+OK pop3d signing off (%d messages left)" % (2000 - len(gone)))
+        self.assertEqual(read_file(self.path), chunks_without(data, msgs, gone))
+        self.assertFalse(os.path.exists(self.path + ".lock"), "dot-lock left behind")
 
     def test_next_session_serves_the_rest_identically(self):
         self.commit([3, 4, 5])
@@ -169,8 +184,12 @@ class Concurrent(Pop3TestCase):
 
     def test_delivery_during_session_survives_commit(self):
         c = self.login()
+        stat = c.cmd("STAT")
         late = new_message(30)
         deliver(self.path, late)
+        # the session goes on with the messages it scanned
+        self.assertEqual(c.cmd("STAT"), stat)
+        self.assertEqual(c.cmd("LIST 5"), "-ERR no such message")
         self.assertEqual(c.cmd("DELE 1"), "+OK message 1 deleted")
         self.assertEqual(c.cmd("DELE 3"), "+OK message 3 deleted")
         self.quit(c)
@@ -194,7 +213,7 @@ class Concurrent(Pop3TestCase):
             fcntl.lockf(f, fcntl.LOCK_UN)
         self.quit(c)
 
-    def rewrite_during_session(self, rewrite):
+    def rewrite_during_session(self, rewrite, expect=SYS_TEMP):
         c = self.login()
         c.cmd("RETR 1")
         c.read_until_dot()
@@ -202,7 +221,7 @@ class Concurrent(Pop3TestCase):
         self.assertEqual(c.cmd("DELE 4"), "+OK message 4 deleted")
         changed = rewrite()
         self.assertNotEqual(read_file(self.path), self.data)
-        self.quit(c, SYS_TEMP)
+        self.quit(c, expect)
         self.assertEqual(read_file(self.path), changed, "mailbox modified despite [SYS/TEMP]")
 
     def test_rewrite_same_size_in_place(self):
@@ -230,7 +249,8 @@ class Concurrent(Pop3TestCase):
             write_mailbox(tmp, new)
             os.rename(tmp, self.path)
             return new
-        self.rewrite_during_session(rewrite)
+        self.rewrite_during_session(rewrite, "-ERR [SYS/TEMP] maildrop "
+                                    "removed or replaced, nothing deleted")
 
     def test_truncated_during_session(self):
         def rewrite():
@@ -280,6 +300,22 @@ class Concurrent(Pop3TestCase):
         self.assertGreaterEqual(elapsed, 1.0, "fcntl lock ignored")
         self.quit(c)
 
+    def test_stale_dot_lock_removed(self):
+        lock = self.path + ".lock"
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.close(fd)
+        old = time.time() - 3600
+        os.utime(lock, (old, old))
+        c = self.connect()
+        c.cmd("USER alice")
+        t0 = time.monotonic()
+        self.assertLogin(c.cmd("PASS " + password("alice")), self.msgs)
+        self.assertLess(time.monotonic() - t0, 8)
+        c.cmd("DELE 1")
+        self.quit(c)
+        self.assertFalse(os.path.exists(lock), "stale dot-lock left")
+        self.assertEqual(read_file(self.path), chunks_without(self.data, self.msgs, {1}))
+
     def test_locked_too_long_in_use(self):
         lock = self.path + ".lock"
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -297,6 +333,49 @@ class Concurrent(Pop3TestCase):
             self.assertTrue(os.path.exists(lock), "somebody else's dot-lock removed")
         finally:
             os.unlink(lock)
+
+
+class DotLock(Pop3TestCase):
+    """Who makes the NAME.lock dot-lock: the maildrop process where the
+    user can write the directory, else the root monitor."""
+
+    def watch_lock(self, path, user, mbox_dir_user):
+        lock = path + ".lock"
+        big = b"".join((b"From x%d@example.org Mon Jan  1 00:00:00 2024\n" % n)
+                       + b"Subject: %d\n\n" % n + b"z" * 200000 + b"\n\n" for n in range(100))
+        write_mailbox(path, big, user)
+        owners = set()
+        stop = []
+
+        def poll():
+            while not stop:
+                try:
+                    owners.add(os.lstat(lock).st_uid)
+                except FileNotFoundError:
+                    pass
+        t = threading.Thread(target=poll)
+        t.start()
+        try:
+            c = self.login(user)
+            c.cmd("DELE 1")
+            self.quit(c, "+OK pop3d signing off (99 messages left)")
+        finally:
+            stop.append(1)
+            t.join()
+        self.assertFalse(os.path.exists(lock), "dot-lock left behind")
+        self.assertEqual(owners, {mbox_dir_user}, "dot-lock owners seen: %s" % owners)
+        self.assertEqual(len(parse_mbox(read_file(path))), 99)
+
+    def test_monitor_makes_lock_in_root_owned_dir(self):
+        self.watch_lock(self.mbox_path("alice"), "alice", 0)
+
+    def test_maildrop_makes_lock_in_user_dir(self):
+        # a directory per user, owned by the user (not via %h)
+        d = os.path.join(self.spool, "carol")
+        os.mkdir(d, 0o700)
+        os.chown(d, uid_of("carol"), USERS["carol"][2])
+        self.server(maildrop=os.path.join(self.spool, "%u", "mbox"))
+        self.watch_lock(os.path.join(d, "mbox"), "carol", uid_of("carol"))
 
 
 class FileTypes(Pop3TestCase):
@@ -330,6 +409,10 @@ class FileTypes(Pop3TestCase):
 
     def test_not_an_mbox(self):
         self.put_mbox(b"Subject: not an mbox\n\nFrom nobody\n")
+        self.refused(self.mbox_path())
+
+    def test_not_an_mbox_header_first(self):
+        self.put_mbox(b"From: someone@example.org\nSubject: x\n\nbody\n")
         self.refused(self.mbox_path())
 
     def test_symlink(self):

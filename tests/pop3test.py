@@ -241,7 +241,10 @@ class Env:
             raise RuntimeError("the end-to-end tests must run as root")
         self.ensure_session_user()
         self.root = tempfile.mkdtemp(prefix="pop3d-e2e-")
-        atexit.register(shutil.rmtree, self.root, True)
+        if os.environ.get("E2E_KEEP"):
+            print("e2e: keeping the test directory %s" % self.root)
+        else:
+            atexit.register(shutil.rmtree, self.root, True)
         os.chmod(self.root, 0o755)
         self.homes = os.path.join(self.root, "home")
         os.mkdir(self.homes, 0o755)
@@ -439,7 +442,8 @@ class Server:
         return True
 
     def log(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -581,6 +585,8 @@ class Pop3TestCase(unittest.TestCase):
         for s in self.servers:
             idle = s.wait_idle(10)
             killed = s.stop()
+            if os.environ.get("E2E_LOG"):
+                print("\n--- log of %s:\n%s" % (self.id(), s.log()))
             if not idle:
                 problems.append("pop3d processes still running 10 s after the "
                                 "clients closed: %s" % killed)

@@ -14,6 +14,11 @@ priv_drop(const char *dir, uid_t uid, gid_t gid, int nogroups)
 	(void)dir; (void)uid; (void)gid; (void)nogroups;
 }
 
+void
+sandbox_session(void)
+{
+}
+
 static void
 test_parse_uint(void)
 {

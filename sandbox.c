@@ -1,0 +1,248 @@
+/*
+ * sandbox.c: the last wall around each child, raised right before its
+ * loop.  On Linux a seccomp filter lets a process make only the system
+ * calls its loop needs, and kills it on any other; the maildrop process is
+ * also confined by Landlock, where the kernel has it, to the directory of
+ * its maildrop.  On OpenBSD pledge and unveil say the same.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+#ifdef __linux__
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+
+#if defined(__x86_64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH	AUDIT_ARCH_AARCH64
+#elif defined(__i386__)
+#define SECCOMP_ARCH	AUDIT_ARCH_I386
+#else
+#error "sandbox.c: add this architecture's AUDIT_ARCH_ value"
+#endif
+
+/* Test and debug builds trap instead of killing, to name the call. */
+#ifdef SANDBOX_DEBUG
+#define SECCOMP_DENY	SECCOMP_RET_TRAP
+#else
+#define SECCOMP_DENY	SECCOMP_RET_KILL_PROCESS
+#endif
+
+#define ALLOW(nr)							\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),		\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+/* The filter's head: the right architecture, then load the call. */
+#define FILTER_HEAD							\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
+	    offsetof(struct seccomp_data, arch)),			\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0),	\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),		\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
+	    offsetof(struct seccomp_data, nr))
+
+/* Calls every process needs to run C at all. */
+#define ALLOW_RUNTIME							\
+	ALLOW(__NR_brk),		/* malloc */			\
+	ALLOW(__NR_mmap),		/* malloc, large buffers */	\
+	ALLOW(__NR_munmap),						\
+	ALLOW(__NR_mremap),		/* realloc of the index */	\
+	ALLOW(__NR_madvise),		/* free */			\
+	ALLOW(__NR_futex),		/* libc and libcrypto locks */	\
+	ALLOW(__NR_clock_gettime),	/* when the vDSO cannot */	\
+	ALLOW(__NR_getpid),		/* the log line's pid */	\
+	ALLOW(__NR_sendmsg),		/* IPC, the log to the monitor */ \
+	ALLOW(__NR_recvmsg),		/* IPC */			\
+	ALLOW(__NR_close),						\
+	ALLOW(__NR_rt_sigreturn),					\
+	ALLOW(__NR_exit),						\
+	ALLOW(__NR_exit_group)
+
+/*
+ * The session process: the client socket, its two IPC sockets and the
+ * read-only mailbox descriptor it is handed.  No open, no socket, no
+ * exec, no kill.
+ */
+static const struct sock_filter session_filter[] = {
+	FILTER_HEAD,
+	ALLOW_RUNTIME,
+	ALLOW(__NR_read),		/* the client, plain or TLS */
+	ALLOW(__NR_write),
+	ALLOW(__NR_poll),		/* the inactivity timeout */
+	ALLOW(__NR_pread64),		/* RETR and TOP from the mailbox */
+	ALLOW(__NR_getrandom),		/* libcrypto reseeding */
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
+};
+
+/*
+ * The maildrop process: its mailbox, journal and dot-lock (Landlock keeps
+ * these to one directory), and its two IPC sockets.  No socket, no
+ * exec, no fork.
+ */
+static const struct sock_filter maildrop_filter[] = {
+	FILTER_HEAD,
+	ALLOW_RUNTIME,
+	ALLOW(__NR_openat),		/* maildrop, journal, lock files */
+	ALLOW(__NR_newfstatat),		/* fstat, and the dot-lock's age */
+	ALLOW(__NR_fstat),
+	ALLOW(__NR_fcntl),		/* fcntl locks, O_NONBLOCK */
+	ALLOW(__NR_pread64),		/* scan and commit */
+	ALLOW(__NR_pwrite64),		/* commit */
+	ALLOW(__NR_fsync),
+	ALLOW(__NR_fdatasync),
+	ALLOW(__NR_ftruncate),
+	ALLOW(__NR_fadvise64),		/* sequential scan */
+	ALLOW(__NR_linkat),		/* NFS-safe dot-lock */
+	ALLOW(__NR_unlinkat),		/* dot-lock and journal removal */
+	ALLOW(__NR_uname),		/* gethostname for the dot-lock */
+	ALLOW(__NR_getuid),		/* owner checks */
+	ALLOW(__NR_sysinfo),		/* qsort sizes its buffer by it */
+	ALLOW(__NR_clock_nanosleep),	/* waiting for a busy lock */
+	ALLOW(__NR_nanosleep),
+	ALLOW(__NR_write),		/* stderr if the monitor is gone */
+#ifdef __NR_unlink
+	ALLOW(__NR_unlink),
+	ALLOW(__NR_link),
+	ALLOW(__NR_open),
+	ALLOW(__NR_stat),
+#endif
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
+};
+
+#ifdef SANDBOX_DEBUG
+static void
+sandbox_sigsys(int sig, siginfo_t *info, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	fatalx("sandbox: system call %d not allowed", info->si_syscall);
+}
+#endif
+
+static void
+sandbox_seccomp(const struct sock_filter *filter, size_t len)
+{
+	struct sock_fprog	 prog;
+#ifdef SANDBOX_DEBUG
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sandbox_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGSYS, &sa, NULL) == -1)
+		fatal("sigaction");
+#endif
+	prog.len = len;
+	prog.filter = (struct sock_filter *)(uintptr_t)filter;
+	/* no_new_privs: the filter cannot be escaped through a setuid exec */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == -1)
+		fatal("seccomp");
+}
+
+/*
+ * Landlock: from now on only the maildrop's directory, for the file
+ * operations the maildrop process does.  Skipped where the kernel lacks
+ * it (the seccomp filter still holds).
+ */
+static void
+sandbox_landlock(const char *dir)
+{
+	struct landlock_ruleset_attr	 attr;
+	struct landlock_path_beneath_attr rule;
+	int				 abi, rfd, dfd;
+
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 1) {
+		log_debug("Landlock not available, maildrop not confined to "
+		    "%s", dir);
+		return;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE |
+	    LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+	    LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+	    LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+	    LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+	    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+	    LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
+	memset(&rule, 0, sizeof(rule));
+	rule.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE |
+	    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+	    LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG;
+#ifdef LANDLOCK_ACCESS_FS_TRUNCATE
+	if (abi >= 3) {
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+		rule.allowed_access |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	}
+#endif
+	if ((rfd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr),
+	    0)) == -1)
+		fatal("landlock_create_ruleset");
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		/* nothing to allow: every file access is refused */
+		log_debug("%s: %s", dir, strerror(errno));
+	} else {
+		rule.parent_fd = dfd;
+		if (syscall(SYS_landlock_add_rule, rfd,
+		    LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == -1)
+			fatal("landlock_add_rule");
+		close(dfd);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    syscall(SYS_landlock_restrict_self, rfd, 0) == -1)
+		fatal("landlock_restrict_self");
+	close(rfd);
+}
+
+void
+sandbox_session(void)
+{
+	sandbox_seccomp(session_filter,
+	    sizeof(session_filter) / sizeof(session_filter[0]));
+}
+
+void
+sandbox_maildrop(const char *dir)
+{
+	sandbox_landlock(dir);
+	sandbox_seccomp(maildrop_filter,
+	    sizeof(maildrop_filter) / sizeof(maildrop_filter[0]));
+}
+
+#elif defined(__OpenBSD__)
+
+void
+sandbox_session(void)
+{
+	/* the client, the IPC sockets, and a descriptor to receive */
+	if (pledge("stdio recvfd", NULL) == -1)
+		fatal("pledge");
+}
+
+void
+sandbox_maildrop(const char *dir)
+{
+	if (unveil(dir, "rwc") == -1 || unveil(NULL, NULL) == -1)
+		fatal("unveil");
+	if (pledge("stdio rpath wpath cpath flock sendfd recvfd", NULL) == -1)
+		fatal("pledge");
+}
+
+#else
+#error "pop3d has no sandbox for this system: add one to sandbox.c"
+#endif
