@@ -106,7 +106,7 @@ struct commit {
 	struct journal_progress	 p;
 };
 
-#ifdef POP3D_CRASHPOINTS
+#ifdef POP3D_TEST_HOOKS
 /*
  * Test builds only: POP3D_CRASH_AT=N kills the process at the Nth write,
  * fsync, truncate or unlink of a commit, to prove every instant recovers.
