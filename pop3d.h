@@ -321,6 +321,7 @@ struct io {
 	int		 rfd;
 	int		 wfd;
 	int		 timeout;	/* seconds */
+	time_t		 deadline;	/* for the next complete command */
 	struct tls	*server;	/* NULL: TLS not configured */
 	struct tls	*tls;		/* NULL: TLS not active */
 	size_t		 rpos;
@@ -339,8 +340,11 @@ int	 tls_check_keypair(struct pop3d_conf *);
 /* io_init: sets up io over fds 0/1, and the TLS server context from the
  * key pair in conf (then wiped) when there is one; fatal on failure. */
 void	 io_init(struct io *, struct pop3d_conf *);
-/* io_fill: reads more client input into rbuf; returns the bytes read,
- * 0 on end of file, -1 on error or timeout. */
+/* io_now: seconds on the monotonic clock. */
+time_t	 io_now(void);
+/* io_fill: reads more client input into rbuf, waiting until io->deadline
+ * at most; returns the bytes read, 0 on end of file, -1 on error or
+ * timeout (errno ETIMEDOUT). */
 ssize_t	 io_fill(struct io *);
 /* io_reserve: returns room for n (<= OUTPUT_BUFFER) bytes at the end of
  * wbuf, flushing first if needed; NULL if the flush failed. */

@@ -35,6 +35,7 @@ struct session {
 	int			 bad_commands;
 	int			 discarding;	/* inside an overlong line */
 	int			 quit;
+	int			 progress;	/* a whole command came */
 	struct mbox_msg		*msgs;
 	size_t			 count;
 	unsigned char		*deleted;
@@ -887,6 +888,7 @@ session_lines(struct session *s)
 			session_bad(s, "-ERR invalid character in command");
 			continue;
 		}
+		s->progress = 1;
 		session_command(s, line);
 	}
 }
@@ -932,9 +934,19 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
 		session_end(&s, "TLS handshake failed");
 	reply(&s, "+OK pop3d ready");
+	s.progress = 1;
 	for (;;) {
 		if (io_flush(&s.io) == -1)
 			session_end(&s, "connection lost");
+		/*
+		 * The inactivity timer starts when the client has had all
+		 * its answers, and only a whole command stops it: a client
+		 * that sends a byte now and then makes no progress.
+		 */
+		if (s.progress) {
+			s.io.deadline = io_now() + s.io.timeout;
+			s.progress = 0;
+		}
 		if ((n = io_fill(&s.io)) <= 0)
 			session_end(&s, n == 0 ? "connection closed" :
 			    errno == ETIMEDOUT ? "timed out" :

@@ -185,6 +185,7 @@ io_init(struct io *io, struct pop3d_conf *conf)
 	io->rfd = STDIN_FILENO;
 	io->wfd = STDOUT_FILENO;
 	io->timeout = conf->timeout;
+	io->deadline = io_now() + conf->timeout;
 	if (fcntl(io->rfd, F_SETFL, fcntl(io->rfd, F_GETFL) | O_NONBLOCK) ==
 	    -1 || fcntl(io->wfd, F_SETFL,
 	    fcntl(io->wfd, F_GETFL) | O_NONBLOCK) == -1)
@@ -197,25 +198,46 @@ io_init(struct io *io, struct pop3d_conf *conf)
 	}
 }
 
-/* Waits for fd to be ready for events; 0 when ready, -1 on timeout. */
+/* Seconds on a clock that only goes forward. */
+time_t
+io_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/*
+ * Waits for fd to be ready for events until the deadline: 0 when ready,
+ * -1 (errno ETIMEDOUT) when it has passed.  Deadlines, not per-wait
+ * timeouts: a client that trickles a byte now and then gains nothing.
+ */
 static int
-io_wait(struct io *io, int fd, short events, int seconds)
+io_wait(int fd, short events, time_t deadline)
 {
 	struct pollfd	 pfd;
+	time_t		 left;
 	int		 n;
 
 	pfd.fd = fd;
 	pfd.events = events;
 	do {
-		n = poll(&pfd, 1, seconds * 1000);
-	} while (n == -1 && errno == EINTR);
-	if (n == 0) {
-		log_debug("client inactive for %d seconds", seconds);
-		errno = ETIMEDOUT;
-		return -1;
-	}
+		if ((left = deadline - io_now()) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&pfd, 1, left * 1000);
+	} while ((n == -1 && errno == EINTR) || n == 0);
 	return n == -1 ? -1 : 0;
-	(void)io;
+}
+
+/* Waits as libtls asks: for input or for room to write. */
+static int
+io_wait_tls(struct io *io, ssize_t want, time_t deadline)
+{
+	return io_wait(want == TLS_WANT_POLLIN ? io->rfd : io->wfd,
+	    want == TLS_WANT_POLLIN ? POLLIN : POLLOUT, deadline);
 }
 
 ssize_t
@@ -235,9 +257,7 @@ io_fill(struct io *io)
 			n = tls_read(io->tls, io->rbuf + io->rlen,
 			    sizeof(io->rbuf) - io->rlen);
 			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-				if (io_wait(io, n == TLS_WANT_POLLIN ?
-				    io->rfd : io->wfd, n == TLS_WANT_POLLIN ?
-				    POLLIN : POLLOUT, io->timeout) == -1)
+				if (io_wait_tls(io, n, io->deadline) == -1)
 					return -1;
 				continue;
 			}
@@ -247,8 +267,7 @@ io_fill(struct io *io)
 			n = read(io->rfd, io->rbuf + io->rlen,
 			    sizeof(io->rbuf) - io->rlen);
 			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-				if (io_wait(io, io->rfd, POLLIN,
-				    io->timeout) == -1)
+				if (io_wait(io->rfd, POLLIN, io->deadline) == -1)
 					return -1;
 				continue;
 			}
@@ -259,26 +278,25 @@ io_fill(struct io *io)
 	}
 }
 
+/* Writes it all, within the timeout for the whole of it. */
 static int
 io_send(struct io *io, const char *buf, size_t len)
 {
+	time_t	 deadline = io_now() + io->timeout;
 	ssize_t	 n;
 
 	while (len > 0) {
 		if (io->tls != NULL) {
 			n = tls_write(io->tls, buf, len);
 			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-				if (io_wait(io, n == TLS_WANT_POLLIN ?
-				    io->rfd : io->wfd, n == TLS_WANT_POLLIN ?
-				    POLLIN : POLLOUT, io->timeout) == -1)
+				if (io_wait_tls(io, n, deadline) == -1)
 					return -1;
 				continue;
 			}
 		} else {
 			n = write(io->wfd, buf, len);
 			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-				if (io_wait(io, io->wfd, POLLOUT,
-				    io->timeout) == -1)
+				if (io_wait(io->wfd, POLLOUT, deadline) == -1)
 					return -1;
 				continue;
 			}
@@ -341,6 +359,7 @@ io_printf(struct io *io, const char *fmt, ...)
 int
 io_starttls(struct io *io)
 {
+	time_t	 deadline = io_now() + HANDSHAKE_TIMEOUT;
 	int	 rv;
 
 	/* RFC 2595 4: nothing sent before the handshake counts after it. */
@@ -357,9 +376,7 @@ io_starttls(struct io *io)
 			return 0;
 		if (rv != TLS_WANT_POLLIN && rv != TLS_WANT_POLLOUT)
 			break;
-		if (io_wait(io, rv == TLS_WANT_POLLIN ? io->rfd : io->wfd,
-		    rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
-		    HANDSHAKE_TIMEOUT) == -1) {
+		if (io_wait_tls(io, rv, deadline) == -1) {
 			log_info("TLS handshake timed out");
 			return -1;
 		}
