@@ -31,9 +31,13 @@ HAVE_STRLCPY!=	printf '\043include <string.h>\nint main(void){char b[2];return (
 		${CC} -D_GNU_SOURCE -x c -o /dev/null - 2>/dev/null && echo -DHAVE_STRLCPY || true
 # CFLAGS and LDFLAGS are the builder's (make CFLAGS="-O2 -Werror");
 # what pop3d needs is added to them.
+# make SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer, any
+# report fatal (make clean first: objects are not rebuilt by themselves).
+SAN_1=		-fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -DPOP3D_SANITIZE
 MYCFLAGS=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} \
-		${TLS_CFLAGS} ${CFLAGS}
-MYLDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${LDFLAGS}
+		${TLS_CFLAGS} ${SAN_${SANITIZE}} ${CFLAGS}
+MYLDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${SAN_${SANITIZE}} ${LDFLAGS}
 LDLIBS=		${TLS_LIBS} -lcrypt
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
@@ -80,7 +84,16 @@ tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
 test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run
 
+# Static checks: cppcheck, and clang-tidy with the checks in .clang-tidy.
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
+	    --enable=warning,performance,portability -D__linux__ -D__x86_64__ \
+	    -I. ${SRCS}
+	for f in ${SRCS}; do \
+		clang-tidy --quiet $$f -- -std=c11 -D_GNU_SOURCE -I. || exit 1; \
+	done
+
 clean:
 	rm -f ${PROG} pop3d-crashtest ${OBJS} ${UNIT} tests/*.o
 
-.PHONY: all test clean
+.PHONY: all test lint clean

@@ -471,11 +471,11 @@ uidl_suffixes(struct mbox_index *idx)
 
 	if (idx->count < 2)
 		return MBOX_OK;
-	if ((v = calloc(idx->count, sizeof(*v))) == NULL)
+	if ((v = calloc(idx->count, sizeof(struct mbox_msg *))) == NULL)
 		return MBOX_NOMEM;
 	for (i = 0; i < idx->count; i++)
 		v[i] = &idx->msgs[i];
-	qsort(v, idx->count, sizeof(*v), uidl_cmp);
+	qsort(v, idx->count, sizeof(struct mbox_msg *), uidl_cmp);
 	for (i = 1, dup = 1; i < idx->count; i++) {
 		if (memcmp(v[i]->uidl, v[i - 1]->uidl, UIDL_HEX) != 0) {
 			dup = 1;

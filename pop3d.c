@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -23,6 +22,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +86,52 @@ static const struct monitor_request {
 	{ IPC_NONE, 0, 0, NULL }
 };
 
+/*
+ * Errors before logging is set up go to stderr and to syslog: under
+ * inetd stderr may be the client's socket, which main has by then
+ * pointed at /dev/null.
+ */
+static __dead void
+startup_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static __dead void
+startup_error(const char *fmt, ...)
+{
+	char	 msg[256];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "pop3d: %s\n", msg);
+	syslog(LOG_ERR, "[monitor] %s", msg);
+	exit(1);
+}
+
 static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: pop3d [-dnPSv] [-a passwd-file] [-c cert-file] "
 	    "[-k key-file]\n"
 	    "             [-m maildrop] [-t seconds] [-u user]\n");
-	exit(1);
+	startup_error("invalid command line");
+}
+
+/* inetd may hand over the client's socket as stderr too. */
+static void
+stderr_off_the_wire(void)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (fstat(STDERR_FILENO, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return;
+	if ((fd = open("/dev/null", O_WRONLY)) != -1) {
+		dup2(fd, STDERR_FILENO);
+		if (fd != STDERR_FILENO)
+			close(fd);
+	}
 }
 
 void
@@ -213,6 +252,7 @@ peer_name(struct pop3d_conf *conf)
 	char			 addr[INET6_ADDRSTRLEN];
 	const void		*a = NULL;
 
+	memset(&ss, 0, sizeof(ss));
 	strlcpy(conf->peer, "local", sizeof(conf->peer));
 	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1)
 		return;
@@ -575,10 +615,9 @@ monitor_journal_create(struct monitor *mon, struct ipc_msg *m, int from)
 	(void)from;
 	if (m->len != 0)
 		fatalx("invalid journal request received");
-	if ((dirfd = monitor_spool_dir(mon)) == -1)
-		err = errno;
-	else if ((fd = openat(dirfd, mon->journal_name, O_RDWR | O_CREAT |
-	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
+	    (fd = openat(dirfd, mon->journal_name, O_RDWR | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		err = errno;
 	else if (fchown(fd, mon->user.uid, mon->user.gid) == -1 ||
 	    fsync(dirfd) == -1) {
@@ -603,14 +642,11 @@ monitor_journal_remove(struct monitor *mon, struct ipc_msg *m, int from)
 	(void)from;
 	if (m->len != 0)
 		fatalx("invalid journal request received");
-	if ((dirfd = monitor_spool_dir(mon)) == -1)
-		err = errno;
-	else if (fstatat(dirfd, mon->journal_name, &st,
-	    AT_SYMLINK_NOFOLLOW) == -1)
-		err = errno;
-	else if (!S_ISREG(st.st_mode) || st.st_uid != mon->user.uid)
-		err = EPERM;
-	else if (unlinkat(dirfd, mon->journal_name, 0) == -1 ||
+	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
+	    fstatat(dirfd, mon->journal_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    (!S_ISREG(st.st_mode) && (errno = EPERM)) ||
+	    (st.st_uid != mon->user.uid && (errno = EPERM)) ||
+	    unlinkat(dirfd, mon->journal_name, 0) == -1 ||
 	    fsync(dirfd) == -1)
 		err = errno;
 	if (dirfd != -1)
@@ -672,14 +708,14 @@ static __dead void
 monitor_loop(struct monitor *mon)
 {
 	struct pollfd	 pfd[2];
-	int		 n, rv;
+	int		 rv;
 
 	while (mon->session_fd != -1 || mon->maildrop_fd != -1) {
 		pfd[0].fd = mon->session_fd;
 		pfd[1].fd = mon->maildrop_fd;
 		pfd[0].events = pfd[1].events = POLLIN;
 		pfd[0].revents = pfd[1].revents = 0;
-		if ((n = poll(pfd, 2, -1)) == -1) {
+		if (poll(pfd, 2, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
@@ -731,6 +767,8 @@ main(int argc, char *argv[])
 	static struct monitor		 mon;
 	int				 ch, fd;
 
+	stderr_off_the_wire();
+	openlog("pop3d", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	conf.maildrop = DEFAULT_MAILDROP;
 	conf.session_user = DEFAULT_SESSION_USER;
 	conf.timeout = DEFAULT_TIMEOUT;
@@ -762,7 +800,7 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			if ((conf.timeout = parse_seconds(optarg)) == -1)
-				errx(1, "-t %s: not a number of seconds from 1 "
+				startup_error("-t %s: not a number of seconds from 1 "
 				    "to %d", optarg, MAX_TIMEOUT);
 			break;
 		case 'u':
@@ -778,21 +816,15 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	if (geteuid() != 0)
-		errx(1, "must be started as root");
+		startup_error("must be started as root");
 	if (conf.implicit_tls && (conf.cert_file == NULL ||
 	    conf.key_file == NULL))
-		errx(1, "-S needs -c and -k");
+		startup_error("-S needs -c and -k");
 	log_init(conf.debug || conf.configtest, log_verbose);
 	proc_setname("monitor");
 	if (conf.configtest)
 		exit(configtest(&conf));
 
-	/* inetd may hand us the socket as stderr too: keep it off the wire */
-	if (!conf.debug && (fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if (check_session_user(&conf) == -1 || tls_load_keypair(&conf) == -1)
 		fatalx("configuration error: check it with pop3d -n");

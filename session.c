@@ -196,8 +196,10 @@ session_refuse_cleartext(struct session *s)
 static int
 cmd_capa(struct session *s, char *args)
 {
-	if (args != NULL)
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
 		return -1;
+	}
 	reply(s, "+OK capability list follows");
 	reply(s, "TOP");
 	if (s->state == S_AUTHORIZATION && session_login_allowed(s)) {
@@ -219,8 +221,10 @@ cmd_capa(struct session *s, char *args)
 static int
 cmd_stls(struct session *s, char *args)
 {
-	if (args != NULL)
+	if (args != NULL) {
+		reply(s, "-ERR syntax error");
 		return -1;
+	}
 	if (s->io.server == NULL) {
 		reply(s, "-ERR STLS not available");
 		return 0;
@@ -252,11 +256,9 @@ cmd_user(struct session *s, char *args)
 	}
 	if (!session_login_allowed(s))
 		return session_refuse_cleartext(s);
-	if (strlen(argv[0]) > MAX_USER) {
-		reply(s, "-ERR [AUTH] invalid user name or password");
-		return 0;
-	}
-	strlcpy(s->user, argv[0], sizeof(s->user));
+	/* too long for anyone: PASS fails, after the same delay */
+	if (strlcpy(s->user, argv[0], sizeof(s->user)) >= sizeof(s->user))
+		s->user[0] = '\0';
 	s->have_user = 1;
 	reply(s, "+OK send PASS");
 	return 0;
