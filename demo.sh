@@ -87,10 +87,10 @@ if [ -f /run/pop3d-demo.pid ]; then
 fi
 bin=$(pwd)/pop3d
 nohup systemd-socket-activate --accept --inetd -l 127.0.0.1:1110 \
-    "$bin" $opts >"$demo/log-1110" 2>&1 </dev/null &
+    "$bin" -d $opts >"$demo/log-1110" 2>&1 </dev/null &
 p1=$!
 nohup systemd-socket-activate --accept --inetd -l 127.0.0.1:1995 \
-    "$bin" -S $opts >"$demo/log-1995" 2>&1 </dev/null &
+    "$bin" -d -S $opts >"$demo/log-1995" 2>&1 </dev/null &
 p2=$!
 echo "$p1 $p2" >/run/pop3d-demo.pid
 sleep 1
@@ -98,8 +98,9 @@ sleep 1
 cat <<EOT
 
 pop3d is serving user pop3demo (password: demo), 3 messages, on
-127.0.0.1:1110 (STLS) and 127.0.0.1:1995 (implicit TLS).  The log goes to
-syslog (journalctl -t pop3d, or /var/log/mail.log).
+127.0.0.1:1110 (STLS) and 127.0.0.1:1995 (implicit TLS).  For the demo
+pop3d logs with -d to $demo/log-1110 and $demo/log-1995
+(in service it logs to syslog, facility mail).
 
 Fetch message 1 with curl:
     curl -k --ssl-reqd pop3://pop3demo:demo@127.0.0.1:1110/1
