@@ -44,44 +44,54 @@ struct session {
 	long long		 retrieved_octets;
 };
 
-/* Handlers return 0 when done, -1 for a bad command (it is counted). */
+/*
+ * Handlers get argc words, already counted against the table; they
+ * return 0 when done, -1 for a bad command (it is counted).  PASS takes
+ * the rest of its line as one word: a password may hold spaces.
+ */
+#define ARGS_REST	-1
+
 struct verb {
 	const char	*name;
 	int		 states;
-	int		 (*handler)(struct session *, char *);
+	int		 minargs;
+	int		 maxargs;
+	int		 (*handler)(struct session *, int, char **);
 };
 
-static int	cmd_user(struct session *, char *);
-static int	cmd_pass(struct session *, char *);
-static int	cmd_auth(struct session *, char *);
-static int	cmd_stls(struct session *, char *);
-static int	cmd_capa(struct session *, char *);
-static int	cmd_quit(struct session *, char *);
-static int	cmd_noop(struct session *, char *);
-static int	cmd_stat(struct session *, char *);
-static int	cmd_list(struct session *, char *);
-static int	cmd_uidl(struct session *, char *);
-static int	cmd_retr(struct session *, char *);
-static int	cmd_top(struct session *, char *);
-static int	cmd_dele(struct session *, char *);
-static int	cmd_rset(struct session *, char *);
+static int	cmd_user(struct session *, int, char **);
+static int	cmd_pass(struct session *, int, char **);
+static int	cmd_auth(struct session *, int, char **);
+static int	cmd_stls(struct session *, int, char **);
+static int	cmd_capa(struct session *, int, char **);
+static int	cmd_quit(struct session *, int, char **);
+static int	cmd_noop(struct session *, int, char **);
+static int	cmd_stat(struct session *, int, char **);
+static int	cmd_list(struct session *, int, char **);
+static int	cmd_uidl(struct session *, int, char **);
+static int	cmd_retr(struct session *, int, char **);
+static int	cmd_top(struct session *, int, char **);
+static int	cmd_dele(struct session *, int, char **);
+static int	cmd_rset(struct session *, int, char **);
+
+#define S_ANY	(S_AUTHORIZATION | S_TRANSACTION)
 
 static const struct verb session_verbs[] = {
-	{ "USER", S_AUTHORIZATION, cmd_user },
-	{ "PASS", S_AUTHORIZATION, cmd_pass },
-	{ "AUTH", S_AUTHORIZATION, cmd_auth },
-	{ "STLS", S_AUTHORIZATION, cmd_stls },
-	{ "CAPA", S_AUTHORIZATION | S_TRANSACTION, cmd_capa },
-	{ "QUIT", S_AUTHORIZATION | S_TRANSACTION, cmd_quit },
-	{ "NOOP", S_TRANSACTION, cmd_noop },
-	{ "STAT", S_TRANSACTION, cmd_stat },
-	{ "LIST", S_TRANSACTION, cmd_list },
-	{ "UIDL", S_TRANSACTION, cmd_uidl },
-	{ "RETR", S_TRANSACTION, cmd_retr },
-	{ "TOP", S_TRANSACTION, cmd_top },
-	{ "DELE", S_TRANSACTION, cmd_dele },
-	{ "RSET", S_TRANSACTION, cmd_rset },
-	{ NULL, 0, NULL }
+	{ "USER", S_AUTHORIZATION,	1, 1,		cmd_user },
+	{ "PASS", S_AUTHORIZATION,	1, ARGS_REST,	cmd_pass },
+	{ "AUTH", S_AUTHORIZATION,	0, 2,		cmd_auth },
+	{ "STLS", S_AUTHORIZATION,	0, 0,		cmd_stls },
+	{ "CAPA", S_ANY,		0, 0,		cmd_capa },
+	{ "QUIT", S_ANY,		0, 0,		cmd_quit },
+	{ "NOOP", S_TRANSACTION,	0, 0,		cmd_noop },
+	{ "STAT", S_TRANSACTION,	0, 0,		cmd_stat },
+	{ "LIST", S_TRANSACTION,	0, 1,		cmd_list },
+	{ "UIDL", S_TRANSACTION,	0, 1,		cmd_uidl },
+	{ "RETR", S_TRANSACTION,	1, 1,		cmd_retr },
+	{ "TOP", S_TRANSACTION,		2, 2,		cmd_top },
+	{ "DELE", S_TRANSACTION,	1, 1,		cmd_dele },
+	{ "RSET", S_TRANSACTION,	0, 0,		cmd_rset },
+	{ NULL, 0, 0, 0, NULL }
 };
 
 static __dead void	session_end(struct session *, const char *);
@@ -194,12 +204,10 @@ session_refuse_cleartext(struct session *s)
 }
 
 static int
-cmd_capa(struct session *s, char *args)
+cmd_capa(struct session *s, int argc, char **argv)
 {
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	reply(s, "+OK capability list follows");
 	reply(s, "TOP");
 	if (s->state == S_AUTHORIZATION && session_login_allowed(s)) {
@@ -219,12 +227,10 @@ cmd_capa(struct session *s, char *args)
 }
 
 static int
-cmd_stls(struct session *s, char *args)
+cmd_stls(struct session *s, int argc, char **argv)
 {
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	if (s->io.server == NULL) {
 		reply(s, "-ERR STLS not available");
 		return 0;
@@ -246,14 +252,9 @@ cmd_stls(struct session *s, char *args)
 }
 
 static int
-cmd_user(struct session *s, char *args)
+cmd_user(struct session *s, int argc, char **argv)
 {
-	char	*argv[1];
-
-	if (parse_args(args, argv, 1) != 1) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
 	if (!session_login_allowed(s))
 		return session_refuse_cleartext(s);
 	/* too long for anyone: PASS fails, after the same delay */
@@ -429,23 +430,20 @@ session_login(struct session *s, const char *user, const char *pass)
 }
 
 static int
-cmd_pass(struct session *s, char *args)
+cmd_pass(struct session *s, int argc, char **argv)
 {
 	int	 rv;
 
+	(void)argc;
 	if (!session_login_allowed(s))
 		return session_refuse_cleartext(s);
 	if (!s->have_user) {
 		reply(s, "-ERR USER first");
 		return -1;
 	}
-	if (args == NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
 	s->have_user = 0;
-	rv = session_login(s, s->user, args);
-	explicit_bzero(args, strlen(args));
+	rv = session_login(s, s->user, argv[0]);
+	explicit_bzero(argv[0], strlen(argv[0]));
 	return rv;
 }
 
@@ -480,15 +478,8 @@ session_sasl_response(struct session *s, char *line)
 }
 
 static int
-cmd_auth(struct session *s, char *args)
+cmd_auth(struct session *s, int argc, char **argv)
 {
-	char	*argv[2];
-	int	 argc;
-
-	if ((argc = parse_args(args, argv, 2)) == -1) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
 	if (argc == 0) {
 		/* RFC 1734 style listing, which older Outlook asks for */
 		reply(s, "+OK mechanisms follow");
@@ -539,26 +530,22 @@ session_msg(struct session *s, const char *arg, uint32_t *num, int *bad)
 }
 
 static int
-cmd_noop(struct session *s, char *args)
+cmd_noop(struct session *s, int argc, char **argv)
 {
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	reply(s, "+OK");
 	return 0;
 }
 
 static int
-cmd_stat(struct session *s, char *args)
+cmd_stat(struct session *s, int argc, char **argv)
 {
 	size_t		 count;
 	long long	 octets;
 
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	session_totals(s, &count, &octets);
 	reply(s, "+OK %zu %lld", count, octets);
 	return 0;
@@ -566,17 +553,15 @@ cmd_stat(struct session *s, char *args)
 
 /* LIST and UIDL: one message, or all of them as a multi-line reply. */
 static int
-session_listing(struct session *s, char *args, int uidl)
+session_listing(struct session *s, int argc, char **argv, int uidl)
 {
 	struct mbox_msg	*m;
-	char		*argv[1];
 	size_t		 i, count;
 	long long	 octets;
 	uint32_t	 n;
 	int		 bad;
 
-	switch (parse_args(args, argv, 1)) {
-	case 1:
+	if (argc == 1) {
 		if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
 			return bad ? -1 : 0;
 		if (uidl)
@@ -584,11 +569,6 @@ session_listing(struct session *s, char *args, int uidl)
 		else
 			reply(s, "+OK %u %lld", n, (long long)m->size);
 		return 0;
-	case 0:
-		break;
-	default:
-		reply(s, "-ERR syntax error");
-		return -1;
 	}
 	session_totals(s, &count, &octets);
 	if (uidl)
@@ -608,15 +588,15 @@ session_listing(struct session *s, char *args, int uidl)
 }
 
 static int
-cmd_list(struct session *s, char *args)
+cmd_list(struct session *s, int argc, char **argv)
 {
-	return session_listing(s, args, 0);
+	return session_listing(s, argc, argv, 0);
 }
 
 static int
-cmd_uidl(struct session *s, char *args)
+cmd_uidl(struct session *s, int argc, char **argv)
 {
-	return session_listing(s, args, 1);
+	return session_listing(s, argc, argv, 1);
 }
 
 /*
@@ -665,17 +645,13 @@ session_stream(struct session *s, const struct mbox_msg *m,
 }
 
 static int
-cmd_retr(struct session *s, char *args)
+cmd_retr(struct session *s, int argc, char **argv)
 {
 	struct mbox_msg	*m;
-	char		*argv[1];
 	uint32_t	 n;
 	int		 bad;
 
-	if (parse_args(args, argv, 1) != 1) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
 	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
 		return bad ? -1 : 0;
 	reply(s, "+OK %lld octets", (long long)m->size);
@@ -686,17 +662,13 @@ cmd_retr(struct session *s, char *args)
 }
 
 static int
-cmd_top(struct session *s, char *args)
+cmd_top(struct session *s, int argc, char **argv)
 {
 	struct mbox_msg	*m;
-	char		*argv[2];
 	uint32_t	 n, lines;
 	int		 bad;
 
-	if (parse_args(args, argv, 2) != 2) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
 	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
 		return bad ? -1 : 0;
 	if (parse_uint(argv[1], &lines) == -1) {
@@ -709,16 +681,12 @@ cmd_top(struct session *s, char *args)
 }
 
 static int
-cmd_dele(struct session *s, char *args)
+cmd_dele(struct session *s, int argc, char **argv)
 {
-	char		*argv[1];
 	uint32_t	 n;
 	int		 bad;
 
-	if (parse_args(args, argv, 1) != 1) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
 	if (session_msg(s, argv[0], &n, &bad) == NULL)
 		return bad ? -1 : 0;
 	s->deleted[n - 1] = 1;
@@ -728,15 +696,13 @@ cmd_dele(struct session *s, char *args)
 }
 
 static int
-cmd_rset(struct session *s, char *args)
+cmd_rset(struct session *s, int argc, char **argv)
 {
 	size_t		 count;
 	long long	 octets;
 
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	memset(s->deleted, 0, s->count);
 	s->ndeleted = 0;
 	session_totals(s, &count, &octets);
@@ -783,12 +749,10 @@ session_update(struct session *s)
 }
 
 static int
-cmd_quit(struct session *s, char *args)
+cmd_quit(struct session *s, int argc, char **argv)
 {
-	if (args != NULL) {
-		reply(s, "-ERR syntax error");
-		return -1;
-	}
+	(void)argc;
+	(void)argv;
 	s->quit = 1;
 	if (s->state == S_TRANSACTION)
 		session_update(s);
@@ -817,9 +781,9 @@ static void
 session_command(struct session *s, char *line)
 {
 	const struct verb	*v;
-	char			*verb, *args;
+	char			*verb, *args, *argv[2];
 	size_t			 mark = s->io.wlen;
-	int			 bad;
+	int			 argc, bad;
 
 	if (s->sasl_pending)
 		bad = session_sasl_response(s, line);
@@ -834,8 +798,14 @@ session_command(struct session *s, char *line)
 		} else if (!(v->states & s->state)) {
 			reply(s, "-ERR command not valid in this state");
 			bad = -1;
+		} else if (v->maxargs == ARGS_REST && args != NULL)
+			bad = v->handler(s, 1, &args);
+		else if ((argc = parse_args(args, argv, v->maxargs)) <
+		    v->minargs) {
+			reply(s, "-ERR syntax error");
+			bad = -1;
 		} else
-			bad = v->handler(s, args);
+			bad = v->handler(s, argc, argv);
 	}
 	if (bad && s->bad_commands + 1 >= MAX_BAD_COMMANDS &&
 	    s->io.wlen >= mark)
