@@ -106,38 +106,43 @@ maildrop_dotlock_once(struct maildrop *md)
 }
 
 /*
- * fcntl first, then the dot-lock: Debian policy's order for every
- * mailbox writer.  A busy lock is retried for a bounded time.
- * Returns 0, -1 on error (errno set), -2 when it stayed busy.
+ * fcntl first, then the dot-lock: Debian policy's order.  Some delivery
+ * agents (procmail) take them the other way round, so while the dot-lock
+ * is busy the fcntl lock is let go as well, and both are tried again a
+ * second later, for a bounded time.
+ * Returns 0, -1 on error (errno set), -2 when they stayed busy.
  */
 static int
 maildrop_lock(struct maildrop *md)
 {
 	struct flock	 fl;
-	int		 i;
+	int		 i, saved;
 
 	memset(&fl, 0, sizeof(fl));
-	fl.l_type = md->readonly ? F_RDLCK : F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	for (i = 0; fcntl(md->fd, F_SETLK, &fl) == -1; i++) {
-		if (errno != EAGAIN && errno != EACCES)
-			return -1;
-		if (i + 1 >= LOCK_TRIES)
-			return -2;
-		sleep(1);
-	}
-	for (i = 0; maildrop_dotlock_once(md) == -1; i++) {
+	for (i = 0; i < LOCK_TRIES; i++) {
+		if (i > 0)
+			sleep(1);
+		fl.l_type = md->readonly ? F_RDLCK : F_WRLCK;
+		if (fcntl(md->fd, F_SETLK, &fl) == -1) {
+			if (errno != EAGAIN && errno != EACCES)
+				return -1;
+			continue;
+		}
+		if (maildrop_dotlock_once(md) == 0)
+			return 0;
 		/* nobody can change a read-only mailbox: fcntl is enough */
 		if (md->readonly && (errno == EROFS || errno == EACCES))
 			return 0;
-		if (errno != EEXIST || i + 1 >= LOCK_TRIES) {
-			fl.l_type = F_UNLCK;
-			(void)fcntl(md->fd, F_SETLK, &fl);
-			return errno == EEXIST ? -2 : -1;
+		saved = errno;
+		fl.l_type = F_UNLCK;
+		(void)fcntl(md->fd, F_SETLK, &fl);
+		if (saved != EEXIST) {
+			errno = saved;
+			return -1;
 		}
-		sleep(1);
 	}
-	return 0;
+	return -2;
 }
 
 static void

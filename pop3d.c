@@ -680,6 +680,30 @@ monitor_dispatch(struct monitor *mon, int fd, int from)
 	return 1;
 }
 
+/*
+ * A maildrop process that died holding the dot-lock it made itself (in a
+ * directory the user may write) cannot remove it: the monitor does, if
+ * the lock names that process, so that neither deliveries nor the next
+ * session wait DOTLOCK_STALE seconds for it.
+ */
+static void
+monitor_clear_dead_lock(struct monitor *mon, pid_t dead)
+{
+	char	 dir[PATH_MAX], *slash;
+	int	 dirfd;
+
+	strlcpy(dir, mon->maildrop, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return;
+	slash[slash == dir ? 1 : 0] = '\0';
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if (dotlock_remove_dead(dirfd, mon->maildrop_name, dead))
+		log_warnx("removed the dot-lock of %s left by the maildrop "
+		    "process", mon->maildrop);
+	close(dirfd);
+}
+
 static int
 monitor_reap(struct monitor *mon)
 {
@@ -692,6 +716,8 @@ monitor_reap(struct monitor *mon)
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			continue;
 		bad = 1;
+		if (pid == mon->maildrop_pid)
+			monitor_clear_dead_lock(mon, pid);
 		if (WIFSIGNALED(status))
 			log_warnx("%s process killed by signal %d",
 			    pid == mon->session_pid ? "session" : "maildrop",

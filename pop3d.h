@@ -311,6 +311,9 @@ void	 sandbox_maildrop(const char *);
 int	 dotlock_create(int, const char *);
 /* dotlock_remove: removes the NAME.lock made by dotlock_create. */
 int	 dotlock_remove(int, const char *);
+/* dotlock_remove_dead: removes NAME.lock if it holds the pid of the dead
+ * process given; returns 1 if it did, else 0. */
+int	 dotlock_remove_dead(int, const char *, pid_t);
 
 /*
  * tls.c: the session's I/O with the client, plain or TLS, behind one

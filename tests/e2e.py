@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 MODULES = ["e2e_transcript", "e2e_proto", "e2e_auth", "e2e_mbox", "e2e_procs",
-           "e2e_clients", "e2e_hardening", "e2e_valgrind"]
+           "e2e_clients", "e2e_hardening", "e2e_valgrind", "e2e_commit"]
 
 
 class Result(unittest.TextTestResult):
