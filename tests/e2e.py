@@ -21,7 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 MODULES = ["e2e_transcript", "e2e_proto", "e2e_auth", "e2e_mbox", "e2e_procs",
-           "e2e_clients", "e2e_hardening", "e2e_valgrind", "e2e_commit"]
+           "e2e_clients", "e2e_hardening", "e2e_valgrind", "e2e_commit",
+           "e2e_tls"]
 
 
 class Result(unittest.TextTestResult):
@@ -60,20 +61,32 @@ class Result(unittest.TextTestResult):
         super().addUnexpectedSuccess(test)
         self._bad(test)
 
+    def addSubTest(self, test, subtest, err):
+        # a failed subtest fails its test
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._bad(test)
 
-def main():
+
+def main(modules=MODULES, label="e2e"):
+    """Runs the named tests (default: modules); prints
+    "LABEL: N passed, N failed"; returns the exit status."""
     args = sys.argv[1:]
     verbosity = 1
     if args and args[0] == "-v":
         verbosity = 2
         args = args[1:]
     if os.geteuid() != 0:
-        print("e2e: must run as root (creates users, chowns files, reads /proc)",
-              file=sys.stderr)
-        print("e2e: 0 passed, 1 failed")
+        print("%s: must run as root (creates users, chowns files, reads "
+              "/proc)" % label, file=sys.stderr)
+        print("%s: 0 passed, 1 failed" % label)
         return 1
+    if len(modules) == 1:
+        # a module run alone takes names within it: "Sasl.test_x"
+        args = [a if a.split(".")[0] in MODULES else modules[0] + "." + a
+                for a in args]
     loader = unittest.TestLoader()
-    suite = loader.loadTestsFromNames(args or MODULES)
+    suite = loader.loadTestsFromNames(args or modules)
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=verbosity,
                                      resultclass=Result)
     t0 = time.monotonic()
@@ -86,8 +99,8 @@ def main():
         print("failed tests:", file=sys.stderr)
         for t in sorted(result.bad):
             print("  " + t, file=sys.stderr)
-    print("e2e: run time %.0f s" % (time.monotonic() - t0), file=sys.stderr)
-    print("e2e: %d passed, %d failed" % (passed, failed))
+    print("%s: run time %.0f s" % (label, time.monotonic() - t0), file=sys.stderr)
+    print("%s: %d passed, %d failed" % (label, passed, failed))
     sys.stdout.flush()
     return 1 if failed or not result.testsRun else 0
 

@@ -1147,49 +1147,6 @@ class Faults(CommitCase):
                 self.assertEqual(read(path), kept_bytes(data, pt.parse_mbox(data), {2}))
 
 
-def main():
-    import e2e
-    args = sys.argv[1:]
-    verbosity = 1
-    if args and args[0] == "-v":
-        verbosity = 2
-        args = args[1:]
-    if os.geteuid() != 0:
-        print("e2e_commit: must run as root", file=sys.stderr)
-        print("e2e_commit: 0 passed, 1 failed")
-        return 1
-    for b in (POP3D, CRASHTEST):
-        if not os.access(b, os.X_OK):
-            print("e2e_commit: %s missing (make pop3d pop3d-crashtest)" % b, file=sys.stderr)
-            print("e2e_commit: 0 passed, 1 failed")
-            return 1
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = (loader.loadTestsFromNames(args, module) if args
-             else loader.loadTestsFromModule(module))
-
-    class Result(e2e.Result):
-        # a failed subtest fails its test
-        def addSubTest(self, test, subtest, err):
-            super().addSubTest(test, subtest, err)
-            if err is not None:
-                self.bad.add(test.id())
-
-    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=verbosity,
-                                     resultclass=Result)
-    t0 = time.monotonic()
-    result = runner.run(suite)
-    failed = len(result.bad)
-    passed = result.testsRun - failed
-    if result.bad:
-        print("failed tests:", file=sys.stderr)
-        for t in sorted(result.bad):
-            print("  " + t, file=sys.stderr)
-    print("e2e_commit: run time %.0f s" % (time.monotonic() - t0), file=sys.stderr)
-    print("e2e_commit: %d passed, %d failed" % (passed, failed))
-    sys.stdout.flush()
-    return 1 if failed or not result.testsRun else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    import e2e
+    sys.exit(e2e.main(['e2e_commit'], 'e2e_commit'))
