@@ -5,49 +5,58 @@
  * The commit works in place.  Every kept byte after the first deleted
  * message moves down over the deleted ones: first the runs of kept
  * messages ("moves", fixed when the commit starts), then the "tail",
- * everything from the end of the scanned part to the end of the file,
+ * everything from the end of the scanned part to the end of the data,
  * which holds the mail delivered during the session (and, after a crash,
  * whatever a delivery agent appended since).  Then the file is truncated.
- * Nothing is copied anywhere else: the journal, NAME.pop3d-journal beside
- * the mailbox, holds only offsets.
+ * Mail is never copied out of the mailbox file: the journal,
+ * NAME.pop3d-journal beside it, holds only offsets and checksums.
  *
  * The journal: a head (magic, the mailbox's device and inode, the number
  * of moves, a SHA-256 over head and moves), the moves {src, dst, len},
  * then two progress slots.  A progress record says how far the work has
- * got: the move under way and the bytes of it done, or for the tail its
- * current source and destination; it carries a sequence number and its
- * own SHA-256.  Records go to the slots in turn, so a torn write spoils
- * only the newer one and the older one is still valid.
+ * got (the move under way and the bytes of it done, or the tail's
+ * current source and destination) and what the scratch area holds; it
+ * carries a sequence number and its own SHA-256.  Records go to the two
+ * slots in turn, so a torn write spoils only the newer one.
  *
  * The order of work, each arrow a write then an fsync:
  *   1. journal written -> fsync journal and directory; the mailbox is as
  *      it was.  A crash before this leaves an invalid or no journal, and
  *      a mailbox nobody touched: recovery just removes the journal.
- *   2. each step copies at most `gap' bytes (src - dst) down -> fsync
- *      mailbox -> progress record -> fsync journal.  A step never
- *      overwrites its own source, and the source of every later step lies
- *      above everything written so far, so redoing the last step from the
- *      last valid record reads the same bytes it read the first time:
- *      a crash anywhere in a step is undone by doing the step again.
- *   3. tail: the same steps, until the source reaches the end of the file
- *      as it is now.  Mail a delivery agent appended after a crash lies
- *      beyond that end and simply becomes part of the tail.
- *   4. a TRUNCATING record: the final size, the end of file it was
+ *   2. a step where the gap (src - dst) is at least a scratch step copies
+ *      up to the gap (and STEP_MAX) straight down -> fsync mailbox ->
+ *      progress record -> fsync journal.  It never overwrites its own
+ *      source, and every later source lies above all that was written,
+ *      so redoing the step from the last record reads the same bytes.
+ *   3. where the gap is smaller, the step goes through a scratch area of
+ *      SCRATCH_SIZE bytes past the end of the data: the file grows by it
+ *      (PREPARING record -> ftruncate -> fsync -> READY record; a hole
+ *      reads as zeros, so recovery can tell whether it grew), then
+ *      source -> scratch, fsync, STAGED record, then scratch -> its
+ *      place, fsync, progress record.  Every byte a step overwrites is
+ *      also where the last record says until the next record, and the
+ *      step is SCRATCH_SIZE long however small the gap, which keeps the
+ *      fsyncs few when one small message at the top is deleted.
+ *   4. the tail: the same steps, up to the scratch area, then on from
+ *      past it to the end of the file: mail a delivery agent appended
+ *      after a crash lies there and simply becomes part of the tail.
+ *   5. a TRUNCATING record: the final size, the end of file it was
  *      computed from and a fingerprint of the leftover bytes between
  *      them -> truncate -> fsync.  After a crash here the file may or may
  *      not be truncated, and a delivery agent may have appended either
  *      way: if the leftover bytes are still there (the fingerprint
  *      matches) the tail goes on from the old end, else it was truncated
  *      and whatever follows the final size is new mail.
- *   5. the journal is removed.  If the removal is lost, step 4's check
+ *   6. the journal is removed.  If the removal is lost, step 5's check
  *      finds the truncation done and recovery removes the journal.
  * The next session runs recovery under the mailbox lock before it scans,
  * so mail readers and delivery agents see a mailbox with every undeleted
  * message once, and the deleted ones gone or, until recovery, not yet.
+ * Between a crash and that recovery the file holds moved mail twice (and
+ * perhaps the scratch area at its end): a reader that looks then sees
+ * duplicates, never a loss.
  *
- * The price: two fsyncs a step, and a step moves at most the distance
- * between source and destination, so deleting one small message at the
- * top of a large mailbox is slow; deleting most of it is fast.
+ * The price: two fsyncs a step (four through the scratch area).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -63,12 +72,25 @@
 #include "sha256.h"
 
 #define JOURNAL_MAGIC	"pop3dJ1\n"
-#define COMMIT_STEP	(1024 * 1024)	/* largest copy between fsyncs */
+/*
+ * A step is one copy then two fsyncs (mailbox, journal): the larger the
+ * steps, the fewer the fsyncs.  A step straight down moves at most the
+ * gap and STEP_MAX; one through the scratch area at most SCRATCH_SIZE.
+ */
+#define STEP_MAX	(64 * 1024 * 1024)
+#define SCRATCH_SIZE	(8 * 1024 * 1024)
+#define COPY_BUFFER	(1024 * 1024)
 #define FINGERPRINT	(64 * 1024)	/* bytes read at each end */
 
 enum progress_state {
 	P_MOVING = 1,
 	P_TRUNCATING = 2
+};
+
+enum scratch_state {
+	SCRATCH_NONE = 0,
+	SCRATCH_PREPARING = 1,	/* the file may or may not have grown */
+	SCRATCH_READY = 2	/* [scratch_at, + SCRATCH_SIZE) is ours */
 };
 
 struct journal_head {
@@ -88,11 +110,13 @@ struct journal_move {
 struct journal_progress {
 	uint64_t	 seq;
 	uint32_t	 state;
-	uint32_t	 pad;
+	uint32_t	 scratch;	/* enum scratch_state */
 	uint64_t	 move;		/* moves done before this one */
 	uint64_t	 done;		/* bytes of moves[move] done */
 	uint64_t	 tail_src;	/* the tail's next source byte */
 	uint64_t	 tail_dst;
+	uint64_t	 scratch_at;	/* where the scratch area starts */
+	uint64_t	 staged;	/* bytes of this step in the scratch */
 	uint64_t	 eof;		/* P_TRUNCATING: the end before */
 	uint8_t		 fingerprint[32];
 	uint8_t		 sum[32];	/* of the fields above */
@@ -201,32 +225,27 @@ journal_advance(struct commit *c)
 	return fdatasync(c->jfd);
 }
 
-/* Copies len bytes from src down to dst; len is at most src - dst, so
- * the source is never overwritten and the copy can be redone. */
+/*
+ * Copies len bytes from src to dst, then makes them durable.  Callers
+ * see to it that no byte of the source is written before it is read: dst
+ * is below src by at least len, or one of the two is the scratch area.
+ */
 static int
-commit_copy(struct commit *c, uint64_t dst, uint64_t src, size_t len)
+commit_copy(struct commit *c, uint64_t dst, uint64_t src, uint64_t len)
 {
-	static char	 buf[COMMIT_STEP];
+	static char	 buf[COPY_BUFFER];
+	size_t		 n;
 
-	if (read_all(c->fd, buf, len, src) == -1)
-		return -1;
-	CRASHPOINT("write mailbox");
-	if (write_all(c->fd, buf, len, dst) == -1)
-		return -1;
+	for (; len > 0; len -= n, src += n, dst += n) {
+		n = len < sizeof(buf) ? len : sizeof(buf);
+		if (read_all(c->fd, buf, n, src) == -1)
+			return -1;
+		CRASHPOINT("write mailbox");
+		if (write_all(c->fd, buf, n, dst) == -1)
+			return -1;
+	}
 	CRASHPOINT("fsync mailbox");
 	return fdatasync(c->fd);
-}
-
-static size_t
-commit_step_size(uint64_t left, uint64_t gap)
-{
-	uint64_t	 n = left;
-
-	if (n > gap)
-		n = gap;
-	if (n > COMMIT_STEP)
-		n = COMMIT_STEP;
-	return n;
 }
 
 /* SHA-256 over the length and both ends of [from, to) of the mailbox. */
@@ -250,40 +269,149 @@ commit_fingerprint(int fd, uint64_t from, uint64_t to, uint8_t out[32])
 	return 0;
 }
 
+/*
+ * Where the work stands: the next step's source and destination, and the
+ * bytes left of the move (or of the tail, up to end) it belongs to.
+ */
+static void
+commit_position(const struct commit *c, uint64_t end, uint64_t *src,
+    uint64_t *dst, uint64_t *left)
+{
+	const struct journal_move	*m;
+
+	if (c->p.move < c->head.nmoves) {
+		m = &c->moves[c->p.move];
+		*src = m->src + c->p.done;
+		*dst = m->dst + c->p.done;
+		*left = m->len - c->p.done;
+	} else {
+		*src = c->p.tail_src;
+		*dst = c->p.tail_dst;
+		*left = end > c->p.tail_src ? end - c->p.tail_src : 0;
+	}
+}
+
+static void
+commit_advance(struct commit *c, uint64_t n)
+{
+	if (c->p.move < c->head.nmoves) {
+		if ((c->p.done += n) == c->moves[c->p.move].len) {
+			c->p.move++;
+			c->p.done = 0;
+		}
+	} else {
+		c->p.tail_src += n;
+		c->p.tail_dst += n;
+	}
+}
+
+/*
+ * The scratch area: SCRATCH_SIZE bytes past the end of the data, made by
+ * growing the file (a hole reads as zeros).  Recorded as PREPARING
+ * before the file grows, so that recovery can tell, by those zeros,
+ * whether it did.
+ */
+static int
+commit_scratch(struct commit *c, uint64_t at)
+{
+	c->p.scratch = SCRATCH_PREPARING;
+	c->p.scratch_at = at;
+	if (journal_advance(c) == -1)
+		return -1;
+	CRASHPOINT("truncate mailbox");
+	if (ftruncate(c->fd, at + SCRATCH_SIZE) == -1)
+		return -1;
+	CRASHPOINT("fsync mailbox");
+	if (fsync(c->fd) == -1)
+		return -1;
+	c->p.scratch = SCRATCH_READY;
+	return journal_advance(c);
+}
+
+/* A staged step, once its bytes are safe in the scratch area. */
+static int
+commit_unstage(struct commit *c, uint64_t dst)
+{
+	if (commit_copy(c, dst, c->p.scratch_at, c->p.staged) == -1)
+		return -1;
+	commit_advance(c, c->p.staged);
+	c->p.staged = 0;
+	return journal_advance(c);
+}
+
+/*
+ * One step: straight down when the gap is as large as a scratch step,
+ * else through the scratch area, so that a step is never smaller than
+ * SCRATCH_SIZE (or what is left) however small the gap.  Either way
+ * every byte the step overwrites is
+ * also somewhere the journal says, until the record after it.
+ */
+static int
+commit_step(struct commit *c, uint64_t src, uint64_t dst, uint64_t left,
+    uint64_t data_end)
+{
+	uint64_t	 n = left < SCRATCH_SIZE ? left : SCRATCH_SIZE;
+
+	if (src - dst >= n) {
+		n = left < src - dst ? left : src - dst;
+		if (n > STEP_MAX)
+			n = STEP_MAX;
+		if (commit_copy(c, dst, src, n) == -1)
+			return -1;
+		commit_advance(c, n);
+		return journal_advance(c);
+	}
+	if (c->p.scratch == SCRATCH_NONE && commit_scratch(c, data_end) == -1)
+		return -1;
+	if (commit_copy(c, c->p.scratch_at, src, n) == -1)
+		return -1;
+	c->p.staged = n;
+	if (journal_advance(c) == -1)
+		return -1;
+	return commit_unstage(c, dst);
+}
+
+/*
+ * The end of the data still to move: the scratch area sits past the
+ * data it was made after, and mail appended after a crash comes past
+ * the scratch area.
+ */
+static uint64_t
+commit_data_end(const struct commit *c, uint64_t size)
+{
+	if (c->p.scratch == SCRATCH_READY && c->p.tail_src <= c->p.scratch_at)
+		return c->p.scratch_at;
+	return size;
+}
+
 /* Steps 2 to 4 above, from wherever the progress record says. */
 static int
 commit_execute(struct commit *c)
 {
-	struct journal_move	*m;
-	struct stat		 st;
-	size_t			 n;
+	struct stat	 st;
+	uint64_t	 src, dst, left, end;
 
-	for (; c->p.move < c->head.nmoves; c->p.move++, c->p.done = 0) {
-		m = &c->moves[c->p.move];
-		while (c->p.done < m->len) {
-			n = commit_step_size(m->len - c->p.done,
-			    m->src - m->dst);
-			if (commit_copy(c, m->dst + c->p.done,
-			    m->src + c->p.done, n) == -1)
-				return -1;
-			c->p.done += n;
-			if (journal_advance(c) == -1)
-				return -1;
-		}
-	}
-	if (fstat(c->fd, &st) == -1)
-		return -1;
-	if ((uint64_t)st.st_size < c->p.tail_src) {
-		errno = ESTALE;		/* someone cut the file short */
-		return -1;
-	}
-	while (c->p.tail_src < (uint64_t)st.st_size) {
-		n = commit_step_size(st.st_size - c->p.tail_src,
-		    c->p.tail_src - c->p.tail_dst);
-		if (commit_copy(c, c->p.tail_dst, c->p.tail_src, n) == -1)
+	for (;;) {
+		if (fstat(c->fd, &st) == -1)
 			return -1;
-		c->p.tail_src += n;
-		c->p.tail_dst += n;
+		end = commit_data_end(c, st.st_size);
+		if (end < c->p.tail_src || (c->p.scratch == SCRATCH_READY &&
+		    (uint64_t)st.st_size < c->p.scratch_at + SCRATCH_SIZE)) {
+			errno = ESTALE;		/* someone cut the file short */
+			return -1;
+		}
+		commit_position(c, end, &src, &dst, &left);
+		if (left > 0) {
+			if (commit_step(c, src, dst, left, st.st_size) == -1)
+				return -1;
+			continue;
+		}
+		if (c->p.move < c->head.nmoves ||
+		    c->p.scratch != SCRATCH_READY ||
+		    c->p.tail_src != c->p.scratch_at)
+			break;
+		/* the data before the scratch is done: skip over it */
+		c->p.tail_src += SCRATCH_SIZE;
 		if (journal_advance(c) == -1)
 			return -1;
 	}
@@ -416,7 +544,11 @@ journal_valid(const struct commit *c)
 	if (c->p.move > c->head.nmoves || c->p.tail_dst > c->p.tail_src)
 		return 0;
 	if (c->p.move < c->head.nmoves &&
-	    c->p.done > c->moves[c->p.move].len)
+	    c->p.done >= c->moves[c->p.move].len)
+		return 0;
+	if (c->p.scratch > SCRATCH_READY || c->p.staged > SCRATCH_SIZE ||
+	    (c->p.staged > 0 && (c->p.scratch != SCRATCH_READY ||
+	    c->p.state != P_MOVING)) || c->p.scratch_at > MAX_MAILDROP_SIZE)
 		return 0;
 	for (i = 0; i < c->head.nmoves; i++) {
 		m = &c->moves[i];
@@ -484,6 +616,54 @@ commit_truncated(struct commit *c, const struct stat *st)
 	return memcmp(now, c->p.fingerprint, sizeof(now)) != 0;
 }
 
+/* Whether the n bytes at off are all zero: a scratch area not yet used. */
+static int
+commit_zeros(int fd, uint64_t off, uint64_t n)
+{
+	static char	 buf[COPY_BUFFER];
+	size_t		 k, i;
+
+	for (; n > 0; n -= k, off += k) {
+		k = n < sizeof(buf) ? n : sizeof(buf);
+		if (read_all(fd, buf, k, off) == -1)
+			return 0;
+		for (i = 0; i < k; i++)
+			if (buf[i] != 0)
+				return 0;
+	}
+	return 1;
+}
+
+/*
+ * Settles what a crash left half done in the scratch area: whether the
+ * file grew for it, and a step whose bytes were staged there.  Returns
+ * 0, or -1 with errno set.
+ */
+static int
+commit_resume(struct commit *c, const struct stat *st)
+{
+	uint64_t	 src, dst, left;
+
+	if (c->p.scratch == SCRATCH_PREPARING) {
+		/* grown: a hole of zeros; not: new mail starts with "From " */
+		c->p.scratch = (uint64_t)st->st_size >= c->p.scratch_at +
+		    SCRATCH_SIZE && commit_zeros(c->fd, c->p.scratch_at,
+		    SCRATCH_SIZE) ? SCRATCH_READY : SCRATCH_NONE;
+		if (journal_advance(c) == -1)
+			return -1;
+	}
+	if (c->p.staged > 0) {
+		if ((uint64_t)st->st_size < c->p.scratch_at + SCRATCH_SIZE) {
+			errno = ESTALE;
+			return -1;
+		}
+		commit_position(c, st->st_size, &src, &dst, &left);
+		if (commit_unstage(c, dst) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 commit_recover(int fd, int jfd)
 {
@@ -499,6 +679,8 @@ commit_recover(int fd, int jfd)
 	if ((rv = journal_load(&c, &st)) != 1)
 		goto out;
 	log_info("finishing an interrupted commit");
+	if ((rv = commit_resume(&c, &st)) != 0)
+		goto out;
 	if (c.p.state == P_TRUNCATING) {
 		if ((rv = commit_truncated(&c, &st)) != 0)
 			goto out;
