@@ -84,6 +84,11 @@ tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
 test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run
 
+# Compares pop3d with popa3d and Dovecot on this machine, in one run;
+# run by hand as root: it installs the competitors (see bench/bench.py).
+bench: ${PROG}
+	python3 bench/bench.py
+
 # Static checks: cppcheck, and clang-tidy with the checks in .clang-tidy.
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
@@ -96,4 +101,4 @@ lint:
 clean:
 	rm -f ${PROG} pop3d-crashtest ${OBJS} ${UNIT} tests/*.o
 
-.PHONY: all test lint clean
+.PHONY: all test lint bench clean
