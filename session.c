@@ -247,7 +247,7 @@ cmd_stls(struct session *s, int argc, char **argv)
 	explicit_bzero(s->user, sizeof(s->user));
 	s->discarding = 0;
 	if (io_starttls(&s->io) == -1)
-		session_end(s, "TLS handshake failed");
+		session_end(s, NULL);	/* io_starttls said why */
 	return 0;
 }
 
@@ -904,7 +904,7 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 		(void)open("/etc/passwd", O_RDONLY);
 #endif
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
-		session_end(&s, "TLS handshake failed");
+		session_end(&s, NULL);	/* io_starttls said why */
 	reply(&s, "+OK pop3d ready");
 	s.progress = 1;
 	for (;;) {
