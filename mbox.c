@@ -87,6 +87,13 @@ field_rewritten(const char *b, size_t avail, int eof)
 	size_t			 i, namelen;
 	unsigned char		 c;
 
+	/*
+	 * The colon must come within MBOX_HEAD bytes even when more are at
+	 * hand: a line start split between two chunks is judged on that
+	 * many, and a UIDL must not depend on where the chunks end.
+	 */
+	if (avail > MBOX_HEAD)
+		avail = MBOX_HEAD;
 	for (i = 0; i < avail; i++) {
 		c = (unsigned char)b[i];
 		if (c == ':' || c <= ' ' || c > '~')

@@ -692,6 +692,27 @@ test_content_sum(void)
 	mbox_index_free(&c);
 }
 
+/* A field name padded with blanks past MBOX_HEAD before its colon: the
+ * UIDL must not depend on where the chunks fall (found by fuzz_mbox). */
+static void
+test_field_name_past_head(void)
+{
+	static const char	 b[] = "From a@b x\nStatus                          :"
+	    " RO\nSubject: s\n\nbody\n";
+	struct mbox_index	 a, c;
+	size_t			 k;
+
+	idx_zero(&a);
+	idx_zero(&c);
+	REQUIRE(scan(b, LEN(b), &a) == MBOX_OK);
+	for (k = 1; k < 40; k++) {
+		REQUIRE(scan_chunked(b, LEN(b), &c, k) == MBOX_OK);
+		CHECK(same_index(&a, &c));
+	}
+	mbox_index_free(&a);
+	mbox_index_free(&c);
+}
+
 static void
 test_xform_random(void)
 {
@@ -990,6 +1011,7 @@ main(int argc, char *argv[])
 	unit_init(argc, argv);
 	UNIT_RUN(test_sha256_vectors);
 	UNIT_RUN(test_content_sum);
+	UNIT_RUN(test_field_name_past_head);
 	UNIT_RUN(test_from_at_start);
 	UNIT_RUN(test_from_after_lines);
 	UNIT_RUN(test_not_separators);
