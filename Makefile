@@ -35,9 +35,11 @@ HAVE_STRLCPY!=	printf '\043include <string.h>\nint main(void){char b[2];return (
 # report fatal (make clean first: objects are not rebuilt by themselves).
 SAN_1=		-fsanitize=address,undefined -fno-sanitize-recover=all \
 		-fno-omit-frame-pointer -DPOP3D_SANITIZE
-MYCFLAGS=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} \
-		${TLS_CFLAGS} ${SAN_${SANITIZE}} ${CFLAGS}
-MYLDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${SAN_${SANITIZE}} ${LDFLAGS}
+BASECFLAGS=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} \
+		${TLS_CFLAGS} ${CFLAGS}
+BASELDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${LDFLAGS}
+MYCFLAGS=	${BASECFLAGS} ${SAN_${SANITIZE}}
+MYLDFLAGS=	${BASELDFLAGS} ${SAN_${SANITIZE}}
 LDLIBS=		${TLS_LIBS} -lcrypt
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
@@ -51,11 +53,12 @@ ${PROG}: ${OBJS}
 	${CC} ${MYLDFLAGS} -o $@ ${OBJS} ${LDLIBS}
 
 # Test-only, never installed: POP3D_CRASH_AT=N kills the maildrop
-# process at the Nth write, fsync, truncate or unlink of a commit, and
+# process at the Nth write, fsync, truncate or unlink of a commit,
 # POP3D_TEST_SANDBOX_ESCAPE makes the session process try to open a file
-# after its sandbox is up.
+# after its sandbox is up, and POP3D_TEST_NO_SANDBOX lets valgrind run
+# it.  Never built with the sanitizers: valgrind cannot run those.
 pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h sha256.h
-	${CC} ${MYCFLAGS} -DPOP3D_TEST_HOOKS ${MYLDFLAGS} -o $@ ${SRCS} \
+	${CC} ${BASECFLAGS} -DPOP3D_TEST_HOOKS ${BASELDFLAGS} -o $@ ${SRCS} \
 	    ${LDLIBS}
 
 ${OBJS}: pop3d.h params.h auth.h sha256.h
@@ -89,6 +92,11 @@ test: ${PROG} pop3d-crashtest ${UNIT}
 bench: ${PROG}
 	python3 bench/bench.py
 
+# make fuzz: each libFuzzer target in fuzz/ for FUZZTIME seconds (clang).
+FUZZTIME=	60
+fuzz:
+	${MAKE} -C fuzz run FUZZTIME=${FUZZTIME}
+
 # Static checks: cppcheck, and clang-tidy with the checks in .clang-tidy.
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
@@ -100,5 +108,6 @@ lint:
 
 clean:
 	rm -f ${PROG} pop3d-crashtest ${OBJS} ${UNIT} tests/*.o
+	${MAKE} -C fuzz clean
 
-.PHONY: all test lint bench clean
+.PHONY: all test lint bench fuzz clean
