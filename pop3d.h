@@ -354,9 +354,6 @@ ssize_t	 io_fill(struct io *);
 char	*io_reserve(struct io *, size_t);
 /* io_write: buffers n bytes of output; returns 0, or -1 on error. */
 int	 io_write(struct io *, const void *, size_t);
-/* io_printf: buffers a formatted line; returns 0, or -1 on error. */
-int	 io_printf(struct io *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
 /* io_flush: writes all buffered output; returns 0, or -1 on error or
  * timeout. */
 int	 io_flush(struct io *);

@@ -287,7 +287,7 @@ session_valid_msg(const struct mbox_msg *m)
 /* Tells the client why the maildrop cannot be used, from the maildrop
  * process's IPC_MAILDROP_ERR or IPC_COMMIT_ERR. */
 static void
-session_maildrop_error(struct session *s, struct ipc_msg *m, const char *end)
+session_maildrop_error(struct session *s, struct ipc_msg *m)
 {
 	static const char	*codes[] = { "", "[SYS/TEMP] ", "[SYS/PERM] ",
 				    "[IN-USE] " };
@@ -306,7 +306,7 @@ session_maildrop_error(struct session *s, struct ipc_msg *m, const char *end)
 			text[i] = '?';
 	if (code < MAILDROP_TEMP || code > MAILDROP_INUSE)
 		code = MAILDROP_TEMP;
-	reply(s, "-ERR %s%s%s", codes[code], text, end);
+	reply(s, "-ERR %s%s", codes[code], text);
 }
 
 /* Receives the index and the mailbox descriptor from the maildrop. */
@@ -318,10 +318,14 @@ session_receive_index(struct session *s)
 	size_t			 n, i;
 
 	for (;;) {
-		if (ipc_recv(s->maildrop_fd, &m) != 1)
-			fatalx("maildrop process failed");
+		if (ipc_recv(s->maildrop_fd, &m) != 1) {
+			/* it died: the client still gets an answer */
+			reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try "
+			    "again later");
+			session_end(s, "maildrop process failed");
+		}
 		if (m.type == IPC_MAILDROP_ERR) {
-			session_maildrop_error(s, &m, "");
+			session_maildrop_error(s, &m);
 			session_end(s, "maildrop refused");
 		}
 		if (m.type == IPC_READY && m.len == 0)
@@ -735,10 +739,16 @@ session_update(struct session *s)
 		fatal("send to maildrop");
 	if (ipc_send(s->maildrop_fd, IPC_COMMIT, NULL, 0, -1) == -1)
 		fatal("send to maildrop");
-	if (ipc_recv(s->maildrop_fd, &m) != 1 || m.fd != -1)
-		fatalx("maildrop process failed during the commit");
+	if (ipc_recv(s->maildrop_fd, &m) != 1) {
+		reply(s, "-ERR [SYS/TEMP] update of maildrop interrupted, it "
+		    "will be finished at the next login");
+		s->ndeleted = 0;
+		session_end(s, "maildrop process failed during the commit");
+	}
+	if (m.fd != -1)
+		fatalx("invalid commit reply from maildrop");
 	if (m.type == IPC_COMMIT_ERR) {
-		session_maildrop_error(s, &m, "");
+		session_maildrop_error(s, &m);
 		s->ndeleted = 0;
 		return;
 	}

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,21 +338,6 @@ io_write(struct io *io, const void *buf, size_t n)
 	memcpy(p, buf, n);
 	io->wlen += n;
 	return 0;
-}
-
-int
-io_printf(struct io *io, const char *fmt, ...)
-{
-	char	 line[512];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -1;
-	return io_write(io, line, n);
 }
 
 int
