@@ -49,7 +49,7 @@ struct session {
  * return 0 when done, -1 for a bad command (it is counted).  PASS takes
  * the rest of its line as one word: a password may hold spaces.
  */
-#define ARGS_REST	-1
+#define ARGS_REST	(-1)
 
 struct verb {
 	const char	*name;
