@@ -7,24 +7,13 @@ import re
 import subprocess
 
 from pop3test import (Pop3TestCase, parse_mbox, plain_mbox, tricky_mbox,
-                      read_file, password, uid_of, split_lines)
+                      read_file, password, uid_of, split_lines,
+                      strip_received)
 
 
 def lf_lines(m):
     """The message as a client that stores LF line ends writes it."""
     return m.crlf.replace(b"\r\n", b"\n")
-
-
-def strip_received(data):
-    """Removes the Received: header (with its continuation lines) a client
-    puts in front of the message."""
-    lines = split_lines(data)
-    if lines and lines[0].startswith(b"Received:"):
-        i = 1
-        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
-            i += 1
-        lines = lines[i:]
-    return b"".join(lines)
 
 
 class Poplib(Pop3TestCase):

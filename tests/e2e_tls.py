@@ -107,17 +107,6 @@ def lf_message(m):
     return m.crlf.replace(b"\r\n", b"\n")
 
 
-def without_received(data):
-    """The message without the Received: header a client puts first."""
-    lines = pt.split_lines(data)
-    if lines and lines[0].startswith(b"Received:"):
-        i = 1
-        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
-            i += 1
-        lines = lines[i:]
-    return b"".join(lines)
-
-
 def big_mbox(target=5 * 1024 * 1024, long_lines=True):
     """One message of about target octets, with dot lines, >From lines and
     (unless not long_lines) some 5000-octet lines."""
@@ -469,7 +458,7 @@ class MailClients(TlsCase):
 
     def check_fetched(self, got, ordered=True):
         want = [lf_message(m) for m in self.msgs]
-        got = [without_received(g) for g in got]
+        got = [pt.strip_received(g) for g in got]
         if not ordered:
             got, want = sorted(got), sorted(want)
         self.assertEqual(len(got), len(want))

@@ -110,6 +110,18 @@ def split_lines(data):
     return re.findall(rb"[^\n]*\n|[^\n]+$", data)
 
 
+def strip_received(data):
+    """Removes the Received: header (with its continuation lines) a client
+    puts in front of the message."""
+    lines = split_lines(data)
+    if lines and lines[0].startswith(b"Received:"):
+        i = 1
+        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+            i += 1
+        lines = lines[i:]
+    return b"".join(lines)
+
+
 def to_crlf(raw):
     out = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
     if out and not out.endswith(b"\n"):
