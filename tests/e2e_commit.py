@@ -94,18 +94,12 @@ class CommitEnv:
         with open(self.passwd, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.chmod(self.passwd, 0o600)
-        self.counter = 0
 
     def home(self, user):
         return os.path.join(self.homes, user)
 
     def new_dir(self, prefix, mode=0o755, uid=0, gid=0):
-        self.counter += 1
-        d = os.path.join(self.root, "%s-%d" % (prefix, self.counter))
-        os.mkdir(d)
-        os.chown(d, uid, gid)
-        os.chmod(d, mode)
-        return d
+        return self.env.new_dir(prefix, mode, uid, gid)
 
 
 def uid_of(user):
