@@ -2,6 +2,8 @@
 
 PROG=	pop3d
 SRCS=	pop3d.c
+SRCS+=	monitor.c
+SRCS+=	priv.c
 SRCS+=	auth.c
 SRCS+=	session.c
 SRCS+=	sasl.c

@@ -252,12 +252,28 @@ struct pop3d_conf {
 };
 
 /* pop3d.c */
+/* maildrop_expand: expands the -m template for user and home into out;
+ * returns 0, or -1 if it is too long, not absolute or holds "..". */
+int	 maildrop_expand(const char *, const char *, const char *, char *,
+	    size_t);
+/* proc_setname: sets the process name shown by ps and in the log. */
+void	 proc_setname(const char *);
+
+/* monitor.c */
+/* monitor_main: forks the session process and serves the children's
+ * requests until both are gone; never returns. */
+void	 monitor_main(struct pop3d_conf *) __attribute__((noreturn));
+
+/* priv.c */
+/* priv_init: records the monitor's pid; call before forking children. */
+void	 priv_init(void);
+/* check_session_user: fills in the -u user's ids and chroot directory and
+ * checks the directory is root's alone; returns 0, or -1 after logging. */
+int	 check_session_user(struct pop3d_conf *);
 /* priv_drop: chroots to dir unless it is NULL, then becomes uid/gid with
  * gid as the only group (no groups at all when nogroups is set), and
  * proves it cannot go back; fatal on any failure. */
 void	 priv_drop(const char *, uid_t, gid_t, int);
-/* proc_setname: sets the process name shown by ps and in the log. */
-void	 proc_setname(const char *);
 
 /* sasl.c */
 /* base64_decode: decodes strict base64 (whole quanta, canonical padding)

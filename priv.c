@@ -1,0 +1,103 @@
+/*
+ * priv.c: the privilege drop of the session and maildrop processes, and
+ * the check of the directory the session process is confined to.
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+
+#include "pop3d.h"
+
+static pid_t	priv_monitor_pid;
+
+void
+priv_init(void)
+{
+	priv_monitor_pid = getpid();
+}
+
+void
+priv_drop(const char *dir, uid_t uid, gid_t gid, int nogroups)
+{
+	uid_t	 r, e, s;
+	gid_t	 rg, eg, sg;
+
+	if (dir != NULL && (chroot(dir) == -1 || chdir("/") == -1))
+		fatal("chroot %s", dir);
+	if ((nogroups ? setgroups(0, NULL) : setgroups(1, &gid)) == -1 ||
+	    setresgid(gid, gid, gid) == -1 || setresuid(uid, uid, uid) == -1)
+		fatal("cannot drop privileges to %lu:%lu", (unsigned long)uid,
+		    (unsigned long)gid);
+	/* prove it: no way back, and every id is the new one */
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		fatalx("privileges could be regained");
+	if (gid != 0 && (setgid(0) != -1 || setegid(0) != -1))
+		fatalx("group privileges could be regained");
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||
+	    getresgid(&rg, &eg, &sg) == -1 || rg != gid || eg != gid ||
+	    sg != gid)
+		fatalx("privileges not dropped");
+	/* die with the monitor (the drop cleared any earlier setting) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != priv_monitor_pid)
+		_exit(1);
+}
+
+/* The -u user's home: an empty directory only root may change. */
+int
+check_session_user(struct pop3d_conf *conf)
+{
+	struct passwd	*pw;
+	struct stat	 st;
+
+	if ((pw = getpwnam(conf->session_user)) == NULL) {
+		log_warnx("unprivileged user %s does not exist",
+		    conf->session_user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("unprivileged user %s is root", conf->session_user);
+		return -1;
+	}
+	conf->session_uid = pw->pw_uid;
+	conf->session_gid = pw->pw_gid;
+	if (strlcpy(conf->session_root, pw->pw_dir,
+	    sizeof(conf->session_root)) >= sizeof(conf->session_root) ||
+	    conf->session_root[0] != '/') {
+		log_warnx("%s: home directory is not an absolute path",
+		    conf->session_user);
+		return -1;
+	}
+	if (stat(conf->session_root, &st) == -1) {
+		log_warn("chroot directory %s", conf->session_root);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_warnx("chroot directory %s must be a directory owned by "
+		    "root and writable only by root", conf->session_root);
+		return -1;
+	}
+	return 0;
+}
