@@ -203,25 +203,33 @@ session_refuse_cleartext(struct session *s)
 	return 0;
 }
 
+/*
+ * RFC 2449 section 5: what AUTHORIZATION offered is announced in both
+ * states.  A session in TRANSACTION got there by a login that was then
+ * allowed, so USER and SASL PLAIN stay; STLS goes (RFC 2595: only
+ * before login); IMPLEMENTATION is told only to a logged-in user.
+ */
 static int
 cmd_capa(struct session *s, int argc, char **argv)
 {
+	int	 authed = s->state == S_TRANSACTION;
+
 	(void)argc;
 	(void)argv;
 	reply(s, "+OK capability list follows");
 	reply(s, "TOP");
-	if (s->state == S_AUTHORIZATION && session_login_allowed(s)) {
+	if (authed || session_login_allowed(s)) {
 		reply(s, "USER");
 		reply(s, "SASL PLAIN");
 	}
-	if (s->state == S_AUTHORIZATION && s->io.server != NULL &&
-	    s->io.tls == NULL)
+	if (!authed && s->io.server != NULL && s->io.tls == NULL)
 		reply(s, "STLS");
 	reply(s, "UIDL");
 	reply(s, "PIPELINING");
 	reply(s, "RESP-CODES");
 	reply(s, "AUTH-RESP-CODE");
-	reply(s, "IMPLEMENTATION pop3d");
+	if (authed)
+		reply(s, "IMPLEMENTATION pop3d");
 	reply(s, ".");
 	return 0;
 }

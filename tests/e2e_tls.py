@@ -66,14 +66,22 @@ EXTRA_USERS = {
 }
 
 CAPA_BEFORE_TLS = ["TOP", "STLS", "UIDL", "PIPELINING", "RESP-CODES",
-                   "AUTH-RESP-CODE", "IMPLEMENTATION pop3d"]
+                   "AUTH-RESP-CODE"]
 CAPA_LOGIN_OK = ["TOP", "USER", "SASL PLAIN", "UIDL", "PIPELINING", "RESP-CODES",
-                 "AUTH-RESP-CODE", "IMPLEMENTATION pop3d"]
+                 "AUTH-RESP-CODE"]
 CAPA_CLEARTEXT_TLS = ["TOP", "USER", "SASL PLAIN", "STLS", "UIDL", "PIPELINING",
-                      "RESP-CODES", "AUTH-RESP-CODE", "IMPLEMENTATION pop3d"]
-CAPA_NOTHING = ["TOP", "UIDL", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE",
-                "IMPLEMENTATION pop3d"]
-CAPA_TRANSACTION = CAPA_NOTHING
+                      "RESP-CODES", "AUTH-RESP-CODE"]
+CAPA_NOTHING = ["TOP", "UIDL", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE"]
+# RFC 2449 section 5: after login, what AUTHORIZATION offered (the login
+# was allowed, so USER and SASL PLAIN), never STLS (RFC 2595), and the
+# IMPLEMENTATION, told only to a logged-in user.
+CAPA_TRANSACTION = CAPA_LOGIN_OK + ["IMPLEMENTATION pop3d"]
+
+
+def capa_after_login(before):
+    """What CAPA must list after a login on a connection whose last CAPA
+    before login listed before."""
+    return [c for c in before if c != "STLS"] + ["IMPLEMENTATION pop3d"]
 
 
 def pw(user):
@@ -997,6 +1005,55 @@ class CleartextPolicy(TlsCase):
         self.assertTrue(closed)
         self.assertNotIn(b"+OK", data)
         self.assertCleanExit(self.srv)
+
+
+class CapaBothStates(TlsCase):
+    """RFC 2449 section 5, in every configuration: CAPA after login lists
+    what it listed before login on that connection, less STLS, plus
+    IMPLEMENTATION."""
+
+    def setUp(self):
+        super().setUp()
+        self.msgs = self.put_user_mbox("tina", plain_mbox(2))
+
+    def both_states(self, c, before):
+        self.assertEqual(self.capa(c), before)
+        c.cmd("USER tina")
+        self.assertLogin(c.cmd("PASS " + pw("tina")), self.msgs)
+        after = self.capa(c)
+        self.assertEqual(after, capa_after_login(before))
+        self.assertEqual(after, CAPA_TRANSACTION)
+        self.quit(c, "+OK pop3d signing off (2 messages left)")
+
+    def test_plain_with_P(self):
+        self.tls_server(cleartext=True, tls=False)
+        self.both_states(self.connect(), CAPA_LOGIN_OK)
+
+    def test_plain_with_P_and_tls_configured(self):
+        self.tls_server(cleartext=True)
+        self.both_states(self.connect(), CAPA_CLEARTEXT_TLS)
+
+    def test_stls_before_and_after(self):
+        self.tls_server()
+        c = self.connect()
+        self.assertEqual(self.capa(c), CAPA_BEFORE_TLS)
+        self.stls(c)
+        self.both_states(c, CAPA_LOGIN_OK)
+
+    def test_stls_with_P(self):
+        self.tls_server(cleartext=True)
+        c = self.connect()
+        self.assertEqual(self.capa(c), CAPA_CLEARTEXT_TLS)
+        self.stls(c)
+        self.both_states(c, CAPA_LOGIN_OK)
+
+    def test_implicit_tls(self):
+        self.tls_server(implicit=True)
+        self.both_states(self.connect_tls(), CAPA_LOGIN_OK)
+
+    def test_implicit_tls_with_P(self):
+        self.tls_server(implicit=True, cleartext=True)
+        self.both_states(self.connect_tls(), CAPA_LOGIN_OK)
 
 
 # ----------------------------------------------------------------------
