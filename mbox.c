@@ -152,8 +152,8 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	struct mbox_msg		*m = &s->idx->msgs[s->idx->count - 1];
-	uint8_t			 md[SHA256_DIGEST];
-	off_t			 lfs = s->lfs;
+	uint8_t			 md[SHA256_DIGEST], blen[8];
+	off_t			 lfs = s->lfs, body = 0;
 	int			 i;
 
 	/*
@@ -177,7 +177,17 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 				lfs--;
 		}
 		m->size = m->len + lfs + (partial ? 2 : 0);
+		/* The body as RETR sends it, CRLF line ends, a final one
+		 * counted even while it is missing. */
+		if (s->body_off >= 0 && s->body_off <= m->off + m->len)
+			body = m->off + m->len - s->body_off +
+			    lfs - s->body_lfs + (partial ? 2 : 0);
 	}
+	/* The body's length tells apart messages whose headers are the
+	 * same; a fixed width after the lines keeps it unambiguous. */
+	for (i = 0; i < 8; i++)
+		blen[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
+	sha256_update(&s->hash, blen, sizeof(blen));
 	sha256_final(&s->hash, md);
 	for (i = 0; i < UIDL_BYTES; i++) {
 		m->uidl[2 * i] = hex[md[i] >> 4];
@@ -210,6 +220,9 @@ msg_start(struct mbox_scan *s)
 	s->lfs = 0;
 	s->last_empty = 0;
 	s->empty = 0;
+	s->body_off = -1;
+	s->body_lfs = 0;
+	s->body_next = 0;
 	s->hashing = 1;
 	sha256_init(&s->hash);
 }
@@ -250,6 +263,7 @@ line_classify(struct mbox_scan *s, const char *b, size_t avail, int eof)
 	else if (empty) {
 		s->in_headers = 0;
 		s->hashing = 0;
+		s->body_next = 1;
 	} else if (b[0] == ' ' || b[0] == '\t')
 		s->hashing = !s->skip_field;	/* continues the field */
 	else {
@@ -293,6 +307,12 @@ line_end(struct mbox_scan *s)
 		if (!s->prev_cr)
 			s->lfs++;
 		s->last_empty = s->empty;
+		if (s->body_next) {
+			/* the empty line after the headers: the body follows */
+			s->body_off = s->pos;
+			s->body_lfs = s->lfs;
+			s->body_next = 0;
+		}
 	}
 	s->prev_cr = 0;
 	s->classified = 0;
@@ -466,8 +486,9 @@ uidl_cmp(const void *a, const void *b)
 }
 
 /*
- * Exact duplicates (same From_ line and headers) share a digest: the
- * second in the file gets ".2", the third ".3", and so on.  Sorting keeps
+ * Messages equal in From_ line, headers and body length (in practice
+ * byte-identical copies) share a digest: the second in the file gets
+ * ".2", the third ".3", and so on.  Sorting keeps
  * this O(n log n) for a million messages.
  */
 static int

@@ -79,7 +79,10 @@ struct mbox_scan {
 	off_t		 lfs;		/* LFs without a CR before them */
 	int		 last_empty;	/* the last whole line was empty:
 					 * its length, else 0 */
-	struct sha256	 hash;		/* UIDL over From_ line and headers */
+	int		 body_next;	/* this line ends the headers */
+	off_t		 body_off;	/* where the body starts, or -1 */
+	off_t		 body_lfs;	/* lfs at body_off */
+	struct sha256	 hash;		/* UIDL: From_ line, headers, body length */
 	uint64_t	 sum;		/* content sum, see content_sum */
 	unsigned char	 carry[8];	/* bytes short of a whole word */
 	size_t		 ncarry;

@@ -8,7 +8,7 @@ import time
 
 from pop3test import (Pop3TestCase, parse_mbox, plain_mbox, tricky_mbox,
                       from_line, msg, mbox_bytes, write_mailbox, read_file,
-                      file_state, password, uid_of, USERS)
+                      file_state, password, uid_of, ref_uidls, USERS)
 
 SYS_TEMP = "-ERR [SYS/TEMP] maildrop changed by another program, nothing deleted"
 
@@ -452,6 +452,25 @@ class Uidl(Pop3TestCase):
         self.assertEqual(st, "+OK unique-id listing follows")
         self.quit(c)
         return [l.split(" ", 1)[1] for l in lines]
+
+    def test_matches_reference(self):
+        msgs = self.put_mbox(tricky_mbox())
+        self.assertEqual(self.uidls(), ref_uidls(msgs))
+
+    def test_header_twins_keep_uidl_after_delete(self):
+        # the same From_ line and headers, bodies of different lengths:
+        # not twins, so deleting the first leaves the second's UIDL
+        twin = msg(1, b"twin", b"short\n")
+        data = mbox_bytes([(from_line(1), twin),
+                           (from_line(1), msg(1, b"twin", b"a longer body\n"))])
+        msgs = self.put_mbox(data)
+        before = self.uidls()
+        self.assertEqual(before, ref_uidls(msgs))
+        self.assertNotIn(".", before[0] + before[1])
+        c = self.login()
+        c.cmd("DELE 1")
+        self.quit(c)
+        self.assertEqual(self.uidls(), [before[1]])
 
     def test_stable_across_sessions(self):
         self.put_mbox(tricky_mbox())

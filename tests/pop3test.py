@@ -11,6 +11,7 @@ Standard library only.  Must run as root.
 
 import atexit
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import tempfile
 import threading
@@ -35,6 +37,9 @@ SESSION_HOME = "/var/empty"
 IO_TIMEOUT = 15.0
 
 GREETING = b"+OK pop3d ready"
+
+# mbox.c judges a header field name on the first MBOX_HEAD octets of its line.
+MBOX_HEAD = 32
 
 
 # ----------------------------------------------------------------------
@@ -102,6 +107,53 @@ def parse_mbox(data):
                 raw = raw[:p + 1]
         msgs.append(RefMsg(s, data[s:body_start], raw, e))
     return msgs
+
+
+# Header fields mail readers rewrite in place: not part of the UIDL.
+REWRITTEN_FIELDS = {b"status", b"x-status", b"x-keywords", b"x-uid", b"x-imap",
+                    b"x-imapbase", b"content-length", b"lines",
+                    b"x-mozilla-status", b"x-mozilla-status2"}
+
+
+def uidl_line(line):
+    """A line as the UIDL hashes it: its LF, and one CR before it, as LF."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return line + b"\n"
+
+
+def ref_uidls(msgs):
+    """The UIDL of each RefMsg: SHA-256 over the From_ line, the header
+    fields not in REWRITTEN_FIELDS (each line's LF or CRLF hashed as LF)
+    and the body's size as RETR sends it (8 octets, big-endian), 32 hex
+    digits; messages equal in all three get .2, .3, ... in file order."""
+    out = []
+    seen = {}
+    for m in msgs:
+        h = hashlib.sha256(uidl_line(m.from_line))
+        lines = split_lines(m.raw)
+        body = b""
+        skip = False
+        for i, line in enumerate(lines):
+            if line in (b"\n", b"\r\n"):
+                body = b"".join(lines[i + 1:])
+                break
+            if line[:1] in (b" ", b"\t"):
+                if skip:
+                    continue
+            else:
+                name = re.match(rb"([\x21-\x39\x3b-\x7e]*)[ \t]*:", line[:MBOX_HEAD])
+                skip = bool(name) and name.group(1).lower() in REWRITTEN_FIELDS
+                if skip:
+                    continue
+            h.update(uidl_line(line))
+        h.update(struct.pack(">Q", len(to_crlf(body))))
+        u = h.hexdigest()[:32]
+        seen[u] = seen.get(u, 0) + 1
+        out.append(u if seen[u] == 1 else "%s.%d" % (u, seen[u]))
+    return out
 
 
 def split_lines(data):

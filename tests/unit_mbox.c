@@ -205,14 +205,32 @@ ref_rewritten_field(const char *b, size_t ls, size_t le)
 	return 0;
 }
 
-/* The UIDL digest of the message whose From_ line is at from and whose
- * range (separator included) ends at end. */
+/* Octets of b[start, stop) as RETR sends them: CRLF line ends, a CRLF
+ * after a last line without LF. */
+static size_t
+ref_crlf_size(const char *b, size_t start, size_t stop)
+{
+	size_t	 j, size = stop - start;
+
+	for (j = start; j < stop; j++)
+		if (b[j] == '\n' && (j == start || b[j - 1] != '\r'))
+			size++;
+	if (stop > start && b[stop - 1] != '\n')
+		size += 2;
+	return size;
+}
+
+/* The UIDL digest of the message whose From_ line is at from, whose
+ * range (separator included) ends at end and whose served bytes end at
+ * served: the From_ line and the stable headers, then the body's size
+ * as RETR sends it in 8 bytes, most significant first. */
 static void
-ref_uidl(const char *b, size_t from, size_t end, char *uidl)
+ref_uidl(const char *b, size_t from, size_t end, size_t served,
+    char *uidl)
 {
 	struct sha256	 h;
-	uint8_t		 md[SHA256_DIGEST];
-	size_t		 ls, le;
+	uint8_t		 md[SHA256_DIGEST], blen[8];
+	size_t		 ls, le, body = 0;
 	int		 i, skip = 0;
 
 	sha256_init(&h);
@@ -222,8 +240,12 @@ ref_uidl(const char *b, size_t from, size_t end, char *uidl)
 		if (le < end)
 			le++;
 		if (ls > from && (le - ls == 1 ? b[ls] == '\n' :
-		    le - ls == 2 && b[ls] == '\r' && b[ls + 1] == '\n'))
-			break;		/* the headers end */
+		    le - ls == 2 && b[ls] == '\r' && b[ls + 1] == '\n')) {
+			/* the headers end; the body follows */
+			if (le <= served)
+				body = ref_crlf_size(b, le, served);
+			break;
+		}
 		if (ls > from && (b[ls] == ' ' || b[ls] == '\t')) {
 			if (!skip)
 				ref_hash_line(&h, b, ls, le);
@@ -233,6 +255,9 @@ ref_uidl(const char *b, size_t from, size_t end, char *uidl)
 			continue;
 		ref_hash_line(&h, b, ls, le);
 	}
+	for (i = 0; i < 8; i++)
+		blen[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
+	sha256_update(&h, blen, sizeof(blen));
 	sha256_final(&h, md);
 	for (i = 0; i < 16; i++)
 		snprintf(uidl + 2 * i, 3, "%02x", md[i]);
@@ -242,7 +267,7 @@ ref_uidl(const char *b, size_t from, size_t end, char *uidl)
 static int
 ref_scan(const char *b, size_t n, struct mbox_msg *msgs, size_t *count)
 {
-	size_t	 i, j, k, nm = 0, from, off, end, ls, len, size;
+	size_t	 i, j, k, nm = 0, from, off, end, ls, len;
 
 	*count = 0;
 	if (n == 0)
@@ -267,16 +292,10 @@ ref_scan(const char *b, size_t n, struct mbox_msg *msgs, size_t *count)
 			if (end - ls == 1 || (end - ls == 2 && b[ls] == '\r'))
 				len = ls - off;
 		}
-		size = len;
-		for (j = off; j < off + len; j++)
-			if (b[j] == '\n' && (j == off || b[j - 1] != '\r'))
-				size++;
-		if (len > 0 && b[off + len - 1] != '\n')
-			size += 2;
 		msgs[k].off = off;
 		msgs[k].len = len;
-		msgs[k].size = size;
-		ref_uidl(b, from, end, msgs[k].uidl);
+		msgs[k].size = ref_crlf_size(b, off, off + len);
+		ref_uidl(b, from, end, off + len, msgs[k].uidl);
 	}
 	for (k = 0; k < nm; k++) {
 		for (i = 0, j = 1; i < k; i++)
@@ -820,7 +839,7 @@ test_uidl_format(void)
 	idx_zero(&idx);
 	CHECK_INT(scan(b, LEN(b), &idx), ==, MBOX_OK);
 	REQUIRE(idx.count == 1);
-	CHECK_STR(idx.msgs[0].uidl, "7cda02114ff8444b4b885828bc706e79");
+	CHECK_STR(idx.msgs[0].uidl, "d73ae62d81f54867163c91bb385b3265");
 	CHECK(uidl_ok(idx.msgs[0].uidl));
 	mbox_index_free(&idx);
 }
@@ -866,9 +885,18 @@ test_uidl_rewritten_headers(void)
 		    "\nContent-Length: 5\nTo: t\nX-UID: 7\n\nbody\n",
 		"From a@b Tue\nX-IMAPbase: 1 2\nX-IMAP: 3\nSubject: s\n"
 		    "X-Mozilla-Status: 0001\nX-Mozilla-Status2: 0\nTo: t\n\n"
-		    "b\n",
+		    "body\n",
+		/* the body's length counts with CRLF line ends, a missing
+		 * final one included */
+		"From a@b Tue\nSubject: s\nTo: t\n\r\nbody",
+	};
+	/* no body: the same as each other, not as those with one */
+	static const char *const headers_only[] = {
+		"From a@b Tue\nSubject: s\nTo: t\n",
 		"From a@b Tue\nSubject: s\nstatus\t: R\nTo: t\n",
 		"From a@b Tue\nSubject: s\nTo: t",
+		"From a@b Tue\nSubject: s\nTo: t\n\n",
+		"From a@b Tue\nSubject: s\nTo: t\n\n\nFrom a@b Wed\n",
 	};
 	static const char *const differ[] = {
 		"From a@b Wed\nSubject: s\nTo: t\n\nbody\n",
@@ -877,6 +905,9 @@ test_uidl_rewritten_headers(void)
 		"From a@b Tue\nSubject: s\nStatus: RO\n\nTo: t\n\nbody\n",
 		"From a@b Tue\nSubject: s\nX-Status-Not: 1\nTo: t\n\nbody\n",
 		"From a@b Tue\nSubject: s\nTo: t\nStatusX: RO\n\nbody\n",
+		"From a@b Tue\nSubject: s\nTo: t\n\nbodY\nx\n",
+		"From a@b Tue\nSubject: s\nTo: t\n\nbod\n",
+		"From a@b Tue\nSubject: s\nTo: t\n",
 	};
 	struct mbox_index	 idx;
 	char			 base[UIDL_SIZE];
@@ -898,6 +929,17 @@ test_uidl_rewritten_headers(void)
 		    MBOX_OK);
 		CHECK(idx.count == 1 && strcmp(idx.msgs[0].uidl, base) != 0);
 	}
+	CHECK_INT(scan(headers_only[0], strlen(headers_only[0]), &idx), ==,
+	    MBOX_OK);
+	REQUIRE(idx.count == 1);
+	memcpy(base, idx.msgs[0].uidl, sizeof(base));
+	for (i = 1; i < sizeof(headers_only) / sizeof(headers_only[0]); i++)
+		for (c = 0; c < 2; c++) {
+			CHECK_INT(scan_chunked(headers_only[i],
+			    strlen(headers_only[i]), &idx, c), ==, MBOX_OK);
+			CHECK(idx.count >= 1 &&
+			    strcmp(idx.msgs[0].uidl, base) == 0);
+		}
 	mbox_index_free(&idx);
 }
 
@@ -932,6 +974,34 @@ test_uidl_after_delete(void)
 			if (i != del)
 				CHECK_STR(c.msgs[j++].uidl, a.msgs[i].uidl);
 	}
+	mbox_index_free(&a);
+	mbox_index_free(&c);
+}
+
+/* Two messages with the same From_ line and headers but bodies of other
+ * lengths are not twins: neither gets a suffix, and deleting the first
+ * leaves the second's UIDL as it was. */
+static void
+test_uidl_header_twins(void)
+{
+	static const char b[] = "From a\nM: 1\n\nshort\n\n"
+	    "From a\nM: 1\n\na longer body\n\nFrom a\nM: 1\n\nshort\n";
+	struct mbox_index	 a, c;
+
+	idx_zero(&a);
+	idx_zero(&c);
+	CHECK_INT(scan(b, LEN(b), &a), ==, MBOX_OK);
+	REQUIRE(a.count == 3);
+	CHECK_INT(strlen(a.msgs[0].uidl), ==, 32);
+	CHECK_INT(strlen(a.msgs[1].uidl), ==, 32);
+	CHECK(strcmp(a.msgs[0].uidl, a.msgs[1].uidl) != 0);
+	/* the third is a true twin of the first */
+	CHECK(strncmp(a.msgs[2].uidl, a.msgs[0].uidl, 32) == 0 &&
+	    strcmp(a.msgs[2].uidl + 32, ".2") == 0);
+	CHECK_INT(scan(b + a.msgs[1].from, LEN(b) - a.msgs[1].from, &c), ==,
+	    MBOX_OK);
+	REQUIRE(c.count == 2);
+	CHECK_STR(c.msgs[0].uidl, a.msgs[1].uidl);
 	mbox_index_free(&a);
 	mbox_index_free(&c);
 }
@@ -1027,6 +1097,7 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_dot_stuffing);
 	UNIT_RUN(test_top);
 	UNIT_RUN(test_uidl_format);
+	UNIT_RUN(test_uidl_header_twins);
 	UNIT_RUN(test_uidl_duplicates);
 	UNIT_RUN(test_uidl_rewritten_headers);
 	UNIT_RUN(test_uidl_after_delete);
