@@ -21,6 +21,10 @@
 
 #include "pop3d.h"
 
+/* The TLS 1.2 cipher suites, in OpenSSL and LibreSSL syntax alike. */
+#define TLS_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:" \
+			"DHE+CHACHA20:!aNULL"
+
 static int
 tls_load_one(const char *path, uint8_t **buf, size_t *len, int secret)
 {
@@ -28,6 +32,11 @@ tls_load_one(const char *path, uint8_t **buf, size_t *len, int secret)
 
 	if (stat(path, &st) == -1) {
 		log_warn("%s", path);
+		return -1;
+	}
+	/* whoever owns the key could swap it, or read it through a link */
+	if (secret && st.st_uid != 0) {
+		log_warnx("%s: key file must be owned by root", path);
 		return -1;
 	}
 	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
@@ -69,8 +78,15 @@ tls_server_new(struct pop3d_conf *conf)
 		log_warnx("cannot initialise TLS");
 		return NULL;
 	}
-	/* libtls's defaults: TLS 1.2 and 1.3, its secure cipher list. */
+	/*
+	 * TLS 1.2 and 1.3; in TLS 1.2 only ECDHE or DHE key exchange with
+	 * AEAD ciphers (TLS 1.3 has nothing else): what libtls calls
+	 * "secure" on LibreSSL.  libretls maps "secure" to OpenSSL's
+	 * HIGH, which keeps static RSA (no forward secrecy) and CBC-SHA1,
+	 * so the list is spelt out.
+	 */
 	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1 ||
+	    tls_config_set_ciphers(cfg, TLS_CIPHERS) == -1 ||
 	    tls_config_set_keypair_mem(cfg, conf->cert, conf->certlen,
 	    conf->key, conf->keylen) == -1) {
 		log_warnx("TLS key pair: %s", tls_config_error(cfg));
