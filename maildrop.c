@@ -531,6 +531,9 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	md.monitor_fd = monitor_fd;
 	md.fd = md.dirfd = -1;
 	maildrop_sandbox(&md);
+#ifdef POP3D_TEST_HOOKS
+	sandbox_test_escape("maildrop");	/* prove the sandbox holds */
+#endif
 	maildrop_open(&md);
 	maildrop_scan(&md);
 	maildrop_send_index(&md);

@@ -23,6 +23,18 @@
 #define DEFAULT_TIMEOUT		600
 #define MAX_TIMEOUT		86400
 
+/*
+ * Pre-login deadline: a connection that has not logged in this many
+ * seconds after it was accepted is closed, whatever it sends, so that
+ * an unauthenticated client cannot hold its processes with CAPA or NOOP
+ * now and then (OpenSSH's LoginGraceTime is 120 s; Dovecot and OpenSSH
+ * both stay under 180).  It is a total time, not an inactivity timer.
+ * A -t shorter than this shortens it too: a client allowed to be idle
+ * only -t seconds gains nothing from a longer login, and so the tests
+ * run the real binary with a short grace instead of a test switch.
+ */
+#define LOGIN_GRACE		120
+
 /* Time a TLS handshake may take before the client is dropped (RFC 8314). */
 #define HANDSHAKE_TIMEOUT	30
 

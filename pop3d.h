@@ -322,6 +322,11 @@ void	 sandbox_session(void);
 /* sandbox_maildrop: confines the maildrop process to its loop's system
  * calls and to files in directory dir; fatal on failure. */
 void	 sandbox_maildrop(const char *);
+#ifdef POP3D_TEST_HOOKS
+/* sandbox_test_escape: test builds: what POP3D_TEST_SANDBOX_ESCAPE and
+ * POP3D_TEST_OPEN_PROBE ask process who to try once it is sandboxed. */
+void	 sandbox_test_escape(const char *);
+#endif
 
 /* dotlock.c */
 /* dotlock_create: makes NAME.lock beside name in directory dirfd the way
@@ -344,6 +349,7 @@ struct io {
 	int		 wfd;
 	int		 timeout;	/* seconds */
 	time_t		 deadline;	/* for the next complete command */
+	time_t		 limit;		/* no wait beyond it; 0: none */
 	struct tls	*server;	/* NULL: TLS not configured */
 	struct tls	*tls;		/* NULL: TLS not active */
 	size_t		 rpos;

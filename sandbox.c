@@ -6,6 +6,7 @@
  * its maildrop.  On OpenBSD pledge and unveil say the same.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -46,19 +47,57 @@
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),		\
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SECCOMP_LO	0
+#else
+#define SECCOMP_LO	4
+#endif
+#define SECCOMP_ARG_LO(n)	(offsetof(struct seccomp_data, args[n]) + \
+				    SECCOMP_LO)
+#define SECCOMP_ARG_HI(n)	(offsetof(struct seccomp_data, args[n]) + \
+				    4 - SECCOMP_LO)
+#define SECCOMP_LOAD_NR							\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+
+/*
+ * nr only when its argument arg (an int: the kernel ignores the upper
+ * 32 bits) is val; otherwise the call number is loaded again and the
+ * following rules decide, so several values are several lines.
+ */
+#define ALLOW_ARG(nr, arg, val)						\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 4),		\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SECCOMP_ARG_LO(arg)),	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (val), 0, 1),		\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),			\
+	SECCOMP_LOAD_NR
+
+/*
+ * nr only when its argument arg (an unsigned long) has no bit outside
+ * mask, as OpenSSH's SC_ALLOW_ARG_MASK: mmap without PROT_EXEC.
+ */
+#define ALLOW_ARG_MASK(nr, arg, mask)					\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 7),		\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SECCOMP_ARG_LO(arg)),	\
+	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~(uint32_t)(mask)),	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),		\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SECCOMP_ARG_HI(arg)),	\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),		\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),			\
+	SECCOMP_LOAD_NR
+
 /* The filter's head: the right architecture, then load the call. */
 #define FILTER_HEAD							\
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
 	    offsetof(struct seccomp_data, arch)),			\
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0),	\
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),		\
-	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
-	    offsetof(struct seccomp_data, nr))
+	SECCOMP_LOAD_NR
 
 /* Calls every process needs to run C at all. */
 #define ALLOW_RUNTIME							\
 	ALLOW(__NR_brk),		/* malloc */			\
-	ALLOW(__NR_mmap),		/* malloc, large buffers */	\
+	/* malloc and large buffers, never executable memory */	\
+	ALLOW_ARG_MASK(__NR_mmap, 2, PROT_READ | PROT_WRITE),		\
 	ALLOW(__NR_munmap),						\
 	ALLOW(__NR_mremap),		/* realloc of the index */	\
 	ALLOW(__NR_madvise),		/* free */			\
@@ -69,6 +108,8 @@
 	ALLOW(__NR_recvmsg),		/* IPC */			\
 	ALLOW(__NR_close),						\
 	ALLOW(__NR_rt_sigreturn),					\
+	/* a poll or sleep interrupted by SIGSTOP resumes with it */	\
+	ALLOW(__NR_restart_syscall),					\
 	ALLOW(__NR_exit),						\
 	ALLOW(__NR_exit_group)						\
 	ALLOW_SANITIZER
@@ -126,7 +167,9 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW(__NR_openat),		/* maildrop, journal, lock files */
 	ALLOW(__NR_newfstatat),		/* fstat, and the dot-lock's age */
 	ALLOW(__NR_fstat),
-	ALLOW(__NR_fcntl),		/* fcntl locks, O_NONBLOCK */
+	/* fcntl: the mailbox lock, and clearing O_NONBLOCK after open */
+	ALLOW_ARG(__NR_fcntl, 1, F_SETLK),
+	ALLOW_ARG(__NR_fcntl, 1, F_SETFL),
 	ALLOW(__NR_pread64),		/* scan and commit */
 	ALLOW(__NR_pwrite64),		/* commit */
 	ALLOW(__NR_fsync),
@@ -294,4 +337,52 @@ sandbox_maildrop(const char *dir)
 
 #else
 #error "pop3d has no sandbox for this system: add one to sandbox.c"
+#endif
+
+#ifdef POP3D_TEST_HOOKS
+/*
+ * Test builds only, right after the sandbox is up.  With
+ * POP3D_TEST_SANDBOX_ESCAPE=WHO:WHAT the process WHO (session or
+ * maildrop) tries WHAT (open, mmap-exec, mprotect-exec), which its
+ * filter must kill it for; "1" is session:open.  With
+ * POP3D_TEST_OPEN_PROBE=PATH:PATH... the maildrop process tries to read
+ * each file and logs what came of it (Landlock decides).
+ */
+void
+sandbox_test_escape(const char *who)
+{
+	const char	*how = getenv("POP3D_TEST_SANDBOX_ESCAPE");
+	char		 probe[4096], *path, *rest;
+	size_t		 n = strlen(who);
+	void		*p;
+	int		 fd;
+
+	if (strcmp(who, "maildrop") == 0 &&
+	    getenv("POP3D_TEST_OPEN_PROBE") != NULL) {
+		strlcpy(probe, getenv("POP3D_TEST_OPEN_PROBE"), sizeof(probe));
+		for (rest = probe; (path = strsep(&rest, ":")) != NULL;) {
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			log_info("test build: open %s: %s", path,
+			    fd == -1 ? strerror(errno) : "opened");
+			if (fd != -1)
+				close(fd);
+		}
+	}
+	if (how != NULL && strcmp(how, "1") == 0)
+		how = "session:open";
+	if (how == NULL || strncmp(how, who, n) != 0 || how[n] != ':')
+		return;
+	how += n + 1;
+	log_info("test build: trying %s", how);
+	if (strcmp(how, "open") == 0)
+		(void)open("/etc/passwd", O_RDONLY);
+	else if (strcmp(how, "mmap-exec") == 0)
+		(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	else if (strcmp(how, "mprotect-exec") == 0 &&
+	    (p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	    0)) != MAP_FAILED)
+		(void)mprotect(p, 4096, PROT_READ | PROT_EXEC);
+	log_info("test build: %s survived the sandbox", how);
+}
 #endif

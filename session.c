@@ -36,6 +36,7 @@ struct session {
 	int			 discarding;	/* inside an overlong line */
 	int			 quit;
 	int			 progress;	/* a whole command came */
+	int			 grace;		/* seconds to log in */
 	struct mbox_msg		*msgs;
 	size_t			 count;
 	unsigned char		*deleted;
@@ -436,6 +437,7 @@ session_login(struct session *s, const char *user, const char *pass)
 	strlcpy(s->user, user, sizeof(s->user));
 	session_receive_index(s);
 	s->state = S_TRANSACTION;
+	s->io.limit = 0;	/* logged in: only -t from now on */
 	session_totals(s, &count, &octets);
 	reply(s, "+OK maildrop has %zu messages (%lld octets)", count, octets);
 	return 0;
@@ -888,6 +890,15 @@ session_lines(struct session *s)
 static __dead void
 session_end(struct session *s, const char *why)
 {
+	char	 grace[64];
+
+	if (s->state == S_AUTHORIZATION && s->io.limit != 0 &&
+	    io_now() >= s->io.limit) {
+		snprintf(grace, sizeof(grace), "no login within %d seconds",
+		    s->grace);
+		why = grace;
+		(void)io_write(&s->io, "-ERR login time limit reached\r\n", 31);
+	}
 	(void)io_flush(&s->io);
 	io_close(&s->io);
 	if (s->state == S_TRANSACTION)
@@ -913,13 +924,13 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	s.state = S_AUTHORIZATION;
 	/* libtls is set up from memory before the chroot */
 	io_init(&s.io, conf);
+	s.grace = conf->timeout < LOGIN_GRACE ? conf->timeout : LOGIN_GRACE;
+	s.io.limit = io_now() + s.grace;
 	priv_drop(conf->session_root, conf->session_uid, conf->session_gid,
 	    0);
 	sandbox_session();
 #ifdef POP3D_TEST_HOOKS
-	/* test builds: prove the filter kills a file opening */
-	if (getenv("POP3D_TEST_SANDBOX_ESCAPE") != NULL)
-		(void)open("/etc/passwd", O_RDONLY);
+	sandbox_test_escape("session");	/* prove the filter holds */
 #endif
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
 		session_end(&s, NULL);	/* io_starttls said why */

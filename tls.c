@@ -213,6 +213,15 @@ io_init(struct io *io, struct pop3d_conf *conf)
 	}
 }
 
+/* now + secs, but never past io->limit. */
+static time_t
+io_deadline(struct io *io, int secs)
+{
+	time_t	 deadline = io_now() + secs;
+
+	return io->limit != 0 && io->limit < deadline ? io->limit : deadline;
+}
+
 /* Seconds on a clock that only goes forward. */
 time_t
 io_now(void)
@@ -258,11 +267,15 @@ io_wait_tls(struct io *io, ssize_t want, time_t deadline)
 ssize_t
 io_fill(struct io *io)
 {
+	time_t	 deadline = io->limit != 0 && io->limit < io->deadline ?
+		    io->limit : io->deadline;
 	ssize_t	 n;
 
 	if (io->rpos > 0) {
 		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
 		io->rlen -= io->rpos;
+		/* what was read may be a password: no copy stays behind */
+		explicit_bzero(io->rbuf + io->rlen, io->rpos);
 		io->rpos = 0;
 	}
 	if (io->rlen == sizeof(io->rbuf))
@@ -272,7 +285,7 @@ io_fill(struct io *io)
 			n = tls_read(io->tls, io->rbuf + io->rlen,
 			    sizeof(io->rbuf) - io->rlen);
 			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-				if (io_wait_tls(io, n, io->deadline) == -1)
+				if (io_wait_tls(io, n, deadline) == -1)
 					return -1;
 				continue;
 			}
@@ -282,7 +295,7 @@ io_fill(struct io *io)
 			n = read(io->rfd, io->rbuf + io->rlen,
 			    sizeof(io->rbuf) - io->rlen);
 			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-				if (io_wait(io->rfd, POLLIN, io->deadline) == -1)
+				if (io_wait(io->rfd, POLLIN, deadline) == -1)
 					return -1;
 				continue;
 			}
@@ -297,7 +310,7 @@ io_fill(struct io *io)
 static int
 io_send(struct io *io, const char *buf, size_t len)
 {
-	time_t	 deadline = io_now() + io->timeout;
+	time_t	 deadline = io_deadline(io, io->timeout);
 	ssize_t	 n;
 
 	while (len > 0) {
@@ -359,7 +372,7 @@ io_write(struct io *io, const void *buf, size_t n)
 int
 io_starttls(struct io *io)
 {
-	time_t	 deadline = io_now() + HANDSHAKE_TIMEOUT;
+	time_t	 deadline = io_deadline(io, HANDSHAKE_TIMEOUT);
 	int	 rv;
 
 	/* RFC 2595 4: nothing sent before the handshake counts after it. */

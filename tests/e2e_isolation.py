@@ -98,3 +98,165 @@ class KeyOwner(TlsCase):
         self.assertIn("key file must be owned by root", srv.log())
         rc, err = self.check_config("-c", self.tls.cert, "-k", self.key_of(0))
         self.assertEqual((rc, err.strip()), (0, "configuration OK"))
+
+
+def syscall_nr(pid):
+    """The number of the system call pid is blocked in, or None."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            first = f.read().split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return int(first) if first.lstrip("-").isdigit() else None
+
+
+class ChildCase(Pop3TestCase):
+
+    def pid_of(self, comm, srv=None):
+        for pid in (srv or self.srv).pids():
+            try:
+                if proc_comm(pid) == comm:
+                    return pid
+            except FileNotFoundError:
+                pass
+        self.fail("no %s process" % comm)
+
+    def wait_for(self, what, cond, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            self.assertLess(time.monotonic(), deadline, "waiting for " + what)
+            time.sleep(0.01)
+
+    def wait_log(self, srv, text, timeout=10.0):
+        self.wait_for(repr(text), lambda: text in srv.log(), timeout)
+
+    def crash_server(self, env, **kw):
+        self.assertTrue(os.access(CRASHTEST, os.X_OK), "make pop3d-crashtest first")
+        return self.server(binary=CRASHTEST, env=env, **kw)
+
+
+class Seccomp(ChildCase):
+
+    POLL, RECVMSG = 7, 47       # x86_64 system call numbers
+
+    def test_children_survive_stop_and_continue(self):
+        self.put_mbox(plain_mbox(3))
+        c = self.login()
+        self.assertEqual(c.cmd("NOOP"), "+OK")
+        session = self.pid_of("pop3d: session")
+        maildrop = self.pid_of("pop3d: maildrop")
+        # idle: the session in poll (its timeout restarts through
+        # restart_syscall), the maildrop process in recvmsg
+        self.wait_for("session in poll", lambda: syscall_nr(session) == self.POLL)
+        self.wait_for("maildrop in recvmsg", lambda: syscall_nr(maildrop) == self.RECVMSG)
+        for pid in (session, maildrop):
+            os.kill(pid, signal.SIGSTOP)
+        for pid in (session, maildrop):
+            self.wait_for("stopped", lambda: proc_stat(pid)[0] == "T")
+        for pid in (session, maildrop):
+            os.kill(pid, signal.SIGCONT)
+        for pid in (session, maildrop):
+            self.wait_for("continued", lambda: proc_stat(pid) is None or
+                          proc_stat(pid)[0] != "T")
+        self.assertEqual(c.cmd("NOOP"), "+OK")
+        self.assertEqual(c.cmd("DELE 1"), "+OK message 1 deleted")
+        self.quit(c, "+OK pop3d signing off (2 messages left)")
+        self.assertNotIn("killed by signal", self.srv.log())
+
+    def escape(self, what, survives=False, sandbox=True):
+        env = {"POP3D_TEST_SANDBOX_ESCAPE": what}
+        if not sandbox:
+            env["POP3D_TEST_NO_SANDBOX"] = "1"
+        srv = self.crash_server(env)
+        self.put_mbox(plain_mbox(1))
+        who, how = what.split(":")
+        if who == "session":
+            c = self.connect(greeting=False)
+            if survives:
+                self.assertTrue(c.readline().startswith(pt.GREETING))
+                self.assertReply(c.cmd("QUIT"), "+OK")
+            else:
+                self.assertTrue(c.expect_closed(), "the session process survived")
+        else:
+            c = self.connect()
+            c.cmd("USER alice")
+            r = c.cmd("PASS " + password("alice"))
+            if survives:
+                self.assertReply(r, "+OK maildrop has 1 messages")
+            else:
+                self.assertReply(r, "-ERR [SYS/TEMP] maildrop unavailable")
+            c.close()
+        c.close()
+        self.assertTrue(srv.wait_idle())
+        log = srv.log()
+        self.assertIn("[%s] test build: trying %s" % (who, how), log)
+        if survives:
+            self.assertIn("test build: %s survived" % how, log)
+        else:
+            self.assertIn("%s process killed by signal 31" % who, log)
+            self.assertNotIn("survived", log)
+
+    def test_executable_mmap_kills_session(self):
+        self.escape("session:mmap-exec")
+
+    def test_executable_mprotect_kills_session(self):
+        self.escape("session:mprotect-exec")
+
+    def test_executable_mmap_kills_maildrop(self):
+        self.escape("maildrop:mmap-exec")
+
+    def test_executable_mmap_without_sandbox_survives(self):
+        # the control: the hook does map executable memory
+        self.escape("session:mmap-exec", survives=True, sandbox=False)
+        self.escape("maildrop:mmap-exec", survives=True, sandbox=False)
+
+
+class LoginGrace(ChildCase):
+    """-t 3 makes the pre-login deadline 3 s (min(-t, LOGIN_GRACE))."""
+
+    def keep_busy(self, c, verb, seconds):
+        """Sends verb every 0.5 s (each answered) for up to seconds;
+        returns the time until the server closed, or None."""
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            try:
+                r = c.cmd(verb)
+            except (pt.Closed, OSError):
+                return time.monotonic() - start
+            if r.startswith("-ERR login time"):
+                self.assertTrue(c.expect_closed())
+                return time.monotonic() - start
+            if verb == "CAPA":
+                c.read_until_dot()
+            time.sleep(0.5)
+        return None
+
+    def test_capa_now_and_then_does_not_hold_the_connection(self):
+        self.server(timeout=3)
+        c = self.connect()
+        took = self.keep_busy(c, "CAPA", 12)
+        self.assertIsNotNone(took, "still open after 12 s of CAPA")
+        self.assertGreater(took, 2)
+        self.assertLess(took, 8)
+        c.close()
+        self.assertTrue(self.srv.wait_idle())
+        log = self.srv.log()
+        self.assertEqual(log.count("[session] session ended before login: no login "
+                                   "within 3 seconds"), 1, log)
+        self.assertEqual(log.count("[session]"), 1, log)
+
+    def test_user_without_pass_cut_too(self):
+        self.server(timeout=3)
+        c = self.connect()
+        self.assertEqual(c.cmd("USER alice"), "+OK send PASS")
+        self.assertIsNotNone(self.keep_busy(c, "USER alice", 12))
+        c.close()
+        self.assertTrue(self.srv.wait_idle())
+
+    def test_no_deadline_after_login(self):
+        self.put_mbox(plain_mbox(1))
+        self.server(timeout=3)
+        c = self.login()
+        # past the 3 s of the login, each command still resets -t
+        self.assertIsNone(self.keep_busy(c, "NOOP", 5))
+        self.quit(c)

@@ -472,17 +472,23 @@ def listening(port, v6=False):
 class Server:
     """One systemd-socket-activate listening for pop3d on a free port."""
 
-    def __init__(self, args, logdir, host="127.0.0.1"):
+    def __init__(self, args, logdir, host="127.0.0.1", binary=None, env=None):
+        """binary replaces ./pop3d (the test build), env a dict of
+        variables for it."""
         self.host = host
         v6 = ":" in host
         fam = socket.AF_INET6 if v6 else socket.AF_INET
         self.port = free_port(fam, host)
-        self.args = [POP3D, "-d"] + list(args)
+        self.args = [binary or POP3D, "-d"] + list(args)
         self.log_path = os.path.join(logdir, "pop3d-%d.log" % self.port)
         self.logf = open(self.log_path, "wb")
         listen = ("[%s]:%d" % (host, self.port)) if v6 else ("%s:%d" % (host, self.port))
+        setenv = []
+        for k, v in (env or {}).items():
+            setenv += ["-E", "%s=%s" % (k, v)]
         self.proc = subprocess.Popen(
-            ["systemd-socket-activate", "--accept", "--inetd", "-l", listen] + self.args,
+            ["systemd-socket-activate", "--accept", "--inetd", "-l", listen] + setenv
+            + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.logf)
         deadline = time.monotonic() + 10
         while not listening(self.port, v6):
@@ -667,11 +673,11 @@ class Pop3TestCase(unittest.TestCase):
                  "-m", maildrop or os.path.join(self.spool, "%u")]
         return args
 
-    def server(self, args=None, host="127.0.0.1", **kw):
+    def server(self, args=None, host="127.0.0.1", binary=None, env=None, **kw):
         """Starts a server (default flags unless args is given)."""
         if args is None:
             args = self.default_args(**kw)
-        s = Server(args, self.logdir, host)
+        s = Server(args, self.logdir, host, binary, env)
         self.servers.append(s)
         self._srv = s
         return s
