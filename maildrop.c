@@ -6,15 +6,19 @@
  * mailbox still holds what it scanned and removes the deleted messages.
  */
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pop3d.h"
@@ -105,62 +109,140 @@ maildrop_dotlock_once(struct maildrop *md)
 	return 0;
 }
 
+/* Milliseconds on the monotonic clock. */
+static long long
+maildrop_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SIGALRM only interrupts a lock wait: see maildrop_fcntl_wait. */
+static void
+maildrop_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Blocks on the fcntl lock until deadline: the kernel hands it over the
+ * moment its holder lets go, so a stream of short deliveries cannot keep
+ * it from us as they could from a poll.  The timer fires at the
+ * deadline, then every LOCK_TICK ms in case a signal came just before
+ * fcntl began to wait.  Returns 0, -1 on error, -2 at the deadline.
+ */
+static int
+maildrop_fcntl_wait(struct maildrop *md, long long deadline)
+{
+	struct itimerval	 it;
+	struct flock		 fl;
+	long long		 left;
+	int			 rv, saved;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_whence = SEEK_SET;
+	fl.l_type = md->readonly ? F_RDLCK : F_WRLCK;
+	if (fcntl(md->fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EAGAIN && errno != EACCES)
+		return -1;
+	if ((left = deadline - maildrop_now()) <= 0)
+		return -2;
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_sec = left / 1000;
+	it.it_value.tv_usec = left % 1000 * 1000;
+	it.it_interval.tv_usec = LOCK_TICK * 1000;
+	if (setitimer(ITIMER_REAL, &it, NULL) == -1)
+		return -1;
+	while ((rv = fcntl(md->fd, F_SETLKW, &fl)) == -1 && errno == EINTR &&
+	    maildrop_now() < deadline)
+		;
+	saved = errno;
+	memset(&it, 0, sizeof(it));
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+	if (rv == 0)
+		return 0;
+	errno = saved;
+	return saved == EINTR ? -2 : -1;
+}
+
+static void
+maildrop_fcntl_unlock(struct maildrop *md)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(md->fd, F_SETLK, &fl) == -1)
+		log_warn("unlock");
+}
+
+/*
+ * Waits, without the fcntl lock, until the dot-lock is gone, for
+ * LOCK_RETRY ms at most (then it is tried again: its holder may have
+ * died) and never past deadline.
+ */
+static void
+maildrop_dotlock_wait(struct maildrop *md, long long deadline)
+{
+	const struct timespec	 poll = { 0, DOTLOCK_POLL * 1000000L };
+	long long		 until = maildrop_now() + LOCK_RETRY;
+
+	if (until > deadline)
+		until = deadline;
+	do
+		(void)nanosleep(&poll, NULL);
+	while ((md->dirfd == -1 || dotlock_exists(md->dirfd, md->name)) &&
+	    maildrop_now() < until);
+}
+
 /*
  * fcntl first, then the dot-lock: Debian policy's order.  Some delivery
  * agents (procmail) take them the other way round, so while the dot-lock
- * is busy the fcntl lock is let go as well, and both are tried again a
- * second later, for a bounded time.
- * Returns 0, -1 on error (errno set), -2 when they stayed busy.
+ * is busy the fcntl lock is let go at once, and the dot-lock is watched
+ * at short intervals, to be taken the moment it is free.  All within
+ * LOCK_WAIT ms.  Returns 0, -1 on error (errno set), -2 when they stayed
+ * busy.
  */
 static int
 maildrop_lock(struct maildrop *md)
 {
-	struct flock	 fl;
-	int		 i, saved;
+	long long	 deadline = maildrop_now() + LOCK_WAIT;
+	int		 rv, saved;
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_whence = SEEK_SET;
-	for (i = 0; i < LOCK_TRIES; i++) {
-		if (i > 0)
-			sleep(1);
-		fl.l_type = md->readonly ? F_RDLCK : F_WRLCK;
-		if (fcntl(md->fd, F_SETLK, &fl) == -1) {
-			if (errno != EAGAIN && errno != EACCES)
-				return -1;
-			continue;
-		}
+	for (;;) {
+		if ((rv = maildrop_fcntl_wait(md, deadline)) != 0)
+			return rv;
 		if (maildrop_dotlock_once(md) == 0)
 			return 0;
 		/* nobody can change a read-only mailbox: fcntl is enough */
 		if (md->readonly && (errno == EROFS || errno == EACCES))
 			return 0;
 		saved = errno;
-		fl.l_type = F_UNLCK;
-		(void)fcntl(md->fd, F_SETLK, &fl);
+		maildrop_fcntl_unlock(md);
 		if (saved != EEXIST) {
 			errno = saved;
 			return -1;
 		}
+		if (maildrop_now() >= deadline)
+			return -2;
+		maildrop_dotlock_wait(md, deadline);
 	}
-	return -2;
 }
 
 static void
 maildrop_unlock(struct maildrop *md)
 {
-	struct flock	 fl;
-
 	if (md->dotlock == DOTLOCK_SELF &&
 	    dotlock_remove(md->dirfd, md->name) == -1)
 		log_warn("remove dot-lock");
 	else if (md->dotlock == DOTLOCK_MONITOR)
 		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK, NULL);
 	md->dotlock = 0;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_UNLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(md->fd, F_SETLK, &fl) == -1)
-		log_warn("unlock");
+	maildrop_fcntl_unlock(md);
 }
 
 /* Opens the maildrop as only a regular file of the user's may be. */
@@ -508,6 +590,35 @@ maildrop_serve(struct maildrop *md)
 	exit(0);
 }
 
+/*
+ * Before the sandbox: what the lock waits need, and death with the
+ * monitor.  A dot-lock the monitor made names the monitor; the next
+ * session removes it when that pid is gone, so no maildrop process may
+ * outlive its monitor.  Set after the drop of privileges, which clears
+ * it.
+ */
+static void
+maildrop_prepare(void)
+{
+	struct sigaction	 sa;
+	pid_t			 monitor = getppid();
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = maildrop_alarm;	/* no SA_RESTART: fcntl returns */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) == -1)
+		fatal("sigaction");
+	dotlock_init();
+#ifdef __linux__
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		fatal("prctl");
+	if (getppid() != monitor)
+		fatalx("the monitor is gone");
+#else
+	(void)monitor;
+#endif
+}
+
 /* Confined to the maildrop's directory from here on. */
 static void
 maildrop_sandbox(struct maildrop *md)
@@ -530,6 +641,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	md.session_fd = session_fd;
 	md.monitor_fd = monitor_fd;
 	md.fd = md.dirfd = -1;
+	maildrop_prepare();
 	maildrop_sandbox(&md);
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */

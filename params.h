@@ -78,10 +78,19 @@
 #define MAX_PASSWD_LINE		1024
 
 /*
- * Waiting for a busy mailbox lock: tries, one a second.  A delivery agent
- * holds it only for the length of one delivery.
+ * Waiting for a busy mailbox, in milliseconds.  A delivery agent holds
+ * its locks for one delivery, well under a second; 10 s leaves room for
+ * a queue of them on a loaded machine and is still short of the 30 s or
+ * more clients wait for a reply to PASS.  The fcntl lock is waited for
+ * in the kernel, woken by a timer at the deadline and then every
+ * LOCK_TICK ms; a busy dot-lock is looked at every DOTLOCK_POLL ms (a
+ * delivery is ~10 ms, a look is one fstatat) and tried again at least
+ * every LOCK_RETRY ms, in case its holder died.
  */
-#define LOCK_TRIES		10
+#define LOCK_WAIT		10000
+#define LOCK_TICK		50
+#define DOTLOCK_POLL		20
+#define LOCK_RETRY		1000
 
 /* liblockfile's rule: a dot-lock older than this is stale (seconds). */
 #define DOTLOCK_STALE		300

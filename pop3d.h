@@ -329,10 +329,17 @@ void	 sandbox_test_escape(const char *);
 #endif
 
 /* dotlock.c */
+/* dotlock_init: learns the boot time for the stale-lock rule; call it
+ * before a sandbox hides /proc (dotlock_create works without it). */
+void	 dotlock_init(void);
 /* dotlock_create: makes NAME.lock beside name in directory dirfd the way
- * liblockfile does (unique file, link(2), stale after DOTLOCK_STALE s);
- * returns 0, or -1 with errno set (EEXIST: held by someone else). */
+ * liblockfile does (unique file, link(2)), first removing and logging a
+ * stale one (a dead pid, made before boot, or DOTLOCK_STALE s old: see
+ * dotlock.c); returns 0, or -1 with errno set (EEXIST: held by someone
+ * else). */
 int	 dotlock_create(int, const char *);
+/* dotlock_exists: 1 if NAME.lock is there (or cannot be told), else 0. */
+int	 dotlock_exists(int, const char *);
 /* dotlock_remove: removes the NAME.lock made by dotlock_create. */
 int	 dotlock_remove(int, const char *);
 /* dotlock_remove_dead: removes NAME.lock if it holds the pid of the dead

@@ -169,6 +169,7 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW(__NR_fstat),
 	/* fcntl: the mailbox lock, and clearing O_NONBLOCK after open */
 	ALLOW_ARG(__NR_fcntl, 1, F_SETLK),
+	ALLOW_ARG(__NR_fcntl, 1, F_SETLKW),	/* waited for, to a deadline */
 	ALLOW_ARG(__NR_fcntl, 1, F_SETFL),
 	ALLOW(__NR_pread64),		/* scan and commit */
 	ALLOW(__NR_pwrite64),		/* commit */
@@ -183,13 +184,22 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW(__NR_sysinfo),		/* qsort sizes its buffer by it */
 	ALLOW(__NR_clock_nanosleep),	/* waiting for a busy lock */
 	ALLOW(__NR_nanosleep),
+	ALLOW(__NR_setitimer),		/* the deadline of a fcntl lock wait */
+	ALLOW(__NR_fstatfs),		/* a dot-lock on a network fs? */
+	ALLOW(__NR_renameat2),		/* a stale journal set aside */
+#ifdef __NR_renameat
+	ALLOW(__NR_renameat),
+#endif
 	ALLOW(__NR_write),		/* stderr if the monitor is gone */
 #ifdef __NR_unlink
 	ALLOW(__NR_unlink),
 	ALLOW(__NR_link),
 	ALLOW(__NR_open),
 	ALLOW(__NR_stat),
+	ALLOW(__NR_rename),
 #endif
+	/* kill(pid, 0) only: is the pid in a dot-lock alive? */
+	ALLOW_ARG(__NR_kill, 1, 0),
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
 };
 
