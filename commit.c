@@ -57,11 +57,23 @@
  * duplicates, never a loss.
  *
  * The price: two fsyncs a step (four through the scratch area).
+ *
+ * A journal is finished only on the file it describes as it left it.
+ * Its head names the file (device, inode), and each progress record
+ * carries a witness: the fingerprint of a range no later step writes
+ * before the next record, namely the bytes the last step wrote (or, at
+ * first, the kept bytes before the first deleted message, else the
+ * first bytes to move).  A file put back from a backup, copied over,
+ * cut short or removed and made anew fails one of these checks; its
+ * journal is then "stale": it is set aside unused, nothing is written,
+ * and the mailbox is served as it now is.  Nothing is lost: the journal
+ * holds no mail, and the file is what its new writer left.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +83,7 @@
 #include "pop3d.h"
 #include "sha256.h"
 
-#define JOURNAL_MAGIC	"pop3dJ1\n"
+#define JOURNAL_MAGIC	"pop3dJ2\n"
 /*
  * A step is one copy then two fsyncs (mailbox, journal): the larger the
  * steps, the fewer the fsyncs.  A step straight down moves at most the
@@ -119,6 +131,9 @@ struct journal_progress {
 	uint64_t	 staged;	/* bytes of this step in the scratch */
 	uint64_t	 eof;		/* P_TRUNCATING: the end before */
 	uint8_t		 fingerprint[32];
+	uint64_t	 witness_at;	/* bytes that must be in the file */
+	uint64_t	 witness_len;	/* as long as this record is the last */
+	uint8_t		 witness[32];	/* their fingerprint */
 	uint8_t		 sum[32];	/* of the fields above */
 };
 
@@ -269,6 +284,15 @@ commit_fingerprint(int fd, uint64_t from, uint64_t to, uint8_t out[32])
 	return 0;
 }
 
+/* The witness of the next record: the range [at, at + len) as it is. */
+static int
+commit_witness(struct commit *c, uint64_t at, uint64_t len)
+{
+	c->p.witness_at = at;
+	c->p.witness_len = len;
+	return commit_fingerprint(c->fd, at, at + len, c->p.witness);
+}
+
 /*
  * Where the work stands: the next step's source and destination, and the
  * bytes left of the move (or of the tail, up to end) it belongs to.
@@ -332,7 +356,8 @@ commit_scratch(struct commit *c, uint64_t at)
 static int
 commit_unstage(struct commit *c, uint64_t dst)
 {
-	if (commit_copy(c, dst, c->p.scratch_at, c->p.staged) == -1)
+	if (commit_copy(c, dst, c->p.scratch_at, c->p.staged) == -1 ||
+	    commit_witness(c, dst, c->p.staged) == -1)
 		return -1;
 	commit_advance(c, c->p.staged);
 	c->p.staged = 0;
@@ -356,14 +381,16 @@ commit_step(struct commit *c, uint64_t src, uint64_t dst, uint64_t left,
 		n = left < src - dst ? left : src - dst;
 		if (n > STEP_MAX)
 			n = STEP_MAX;
-		if (commit_copy(c, dst, src, n) == -1)
+		if (commit_copy(c, dst, src, n) == -1 ||
+		    commit_witness(c, dst, n) == -1)
 			return -1;
 		commit_advance(c, n);
 		return journal_advance(c);
 	}
 	if (c->p.scratch == SCRATCH_NONE && commit_scratch(c, data_end) == -1)
 		return -1;
-	if (commit_copy(c, c->p.scratch_at, src, n) == -1)
+	if (commit_copy(c, c->p.scratch_at, src, n) == -1 ||
+	    commit_witness(c, c->p.scratch_at, n) == -1)
 		return -1;
 	c->p.staged = n;
 	if (journal_advance(c) == -1)
@@ -467,6 +494,23 @@ commit_plan(struct commit *c, const struct mbox_index *idx,
 	return 0;
 }
 
+/* Before any step: the kept bytes before the first deletion, which no
+ * step writes, else the first bytes to move. */
+static int
+commit_first_witness(struct commit *c, uint64_t size)
+{
+	const struct journal_move	*m = c->moves;
+
+	if (c->head.nmoves > 0 && m->dst > 0)
+		return commit_witness(c, 0, m->dst);
+	if (c->head.nmoves > 0)
+		return commit_witness(c, m->src, m->len);
+	if (c->p.tail_dst > 0)
+		return commit_witness(c, 0, c->p.tail_dst);
+	return commit_witness(c, c->p.tail_src, size > c->p.tail_src ?
+	    size - c->p.tail_src : 0);
+}
+
 int
 commit_run(int fd, int jfd, const struct mbox_index *idx,
     const unsigned char *deleted)
@@ -483,13 +527,15 @@ commit_run(int fd, int jfd, const struct mbox_index *idx,
 	memcpy(c.head.magic, JOURNAL_MAGIC, sizeof(c.head.magic));
 	c.head.dev = st.st_dev;
 	c.head.ino = st.st_ino;
+	rv = -2;
+	if (commit_first_witness(&c, st.st_size) == -1)
+		goto out;
 	journal_sum(&c.head, offsetof(struct journal_head, sum), c.moves,
 	    c.head.nmoves * sizeof(*c.moves), c.head.sum);
 	/* step 1: the whole plan is durable before a byte of mail moves */
 	c.p.seq = 1;
 	journal_sum(&c.p, offsetof(struct journal_progress, sum), NULL, 0,
 	    c.p.sum);
-	rv = -2;
 	CRASHPOINT("write journal");
 	if (write_all(jfd, &c.head, sizeof(c.head), 0) == -1 ||
 	    write_all(jfd, c.moves, c.head.nmoves * sizeof(*c.moves),
@@ -565,8 +611,8 @@ journal_valid(const struct commit *c)
 
 /*
  * Reads the journal.  Returns 1 if it holds a commit to finish, 0 if the
- * commit never began (journal not whole: nothing was moved), -1 if it
- * cannot be trusted.
+ * commit never began (journal not whole: nothing was moved), -2 if it
+ * is not about this file, -1 on a read error.
  */
 static int
 journal_load(struct commit *c, const struct stat *st)
@@ -596,10 +642,38 @@ journal_load(struct commit *c, const struct stat *st)
 	if (journal_read_progress(c) == -1)
 		return 0;
 	if (!journal_valid(c) || c->head.dev != (uint64_t)st->st_dev ||
-	    c->head.ino != (uint64_t)st->st_ino) {
-		errno = ESTALE;
+	    c->head.ino != (uint64_t)st->st_ino)
+		return -2;
+	return 1;
+}
+
+/*
+ * Whether the file still holds what the journal says: the witness is
+ * there, and so is every byte the work has yet to read.
+ */
+static int
+commit_holds(struct commit *c, const struct stat *st)
+{
+	uint64_t	 size = st->st_size, end;
+	uint8_t		 now[32];
+
+	if (c->p.witness_at + c->p.witness_len < c->p.witness_at ||
+	    c->p.witness_at + c->p.witness_len > size)
+		return 0;
+	if (commit_fingerprint(c->fd, c->p.witness_at, c->p.witness_at +
+	    c->p.witness_len, now) == -1)
 		return -1;
-	}
+	if (memcmp(now, c->p.witness, sizeof(now)) != 0)
+		return 0;
+	if (c->p.state == P_TRUNCATING)
+		return 1;
+	end = commit_data_end(c, size);
+	if (end < c->p.tail_src || (c->p.scratch == SCRATCH_READY &&
+	    size < c->p.scratch_at + SCRATCH_SIZE))
+		return 0;
+	if (c->head.nmoves > 0 && c->moves[c->head.nmoves - 1].src +
+	    c->moves[c->head.nmoves - 1].len > size)
+		return 0;
 	return 1;
 }
 
@@ -678,6 +752,10 @@ commit_recover(int fd, int jfd)
 		return -1;
 	if ((rv = journal_load(&c, &st)) != 1)
 		goto out;
+	if ((rv = commit_holds(&c, &st)) != 1) {
+		rv = rv == 0 ? -2 : -1;
+		goto out;
+	}
 	log_info("finishing an interrupted commit");
 	if ((rv = commit_resume(&c, &st)) != 0)
 		goto out;
@@ -699,5 +777,22 @@ commit_recover(int fd, int jfd)
 	saved = errno;
 	free(c.moves);
 	errno = saved;
-	return rv < 0 ? -1 : 0;
+	return rv == -2 ? -2 : rv < 0 ? -1 : 0;
+}
+
+int
+journal_set_aside(int dirfd, const char *journal, const char *stale,
+    uid_t uid)
+{
+	struct stat	 st;
+
+	if (fstatat(dirfd, journal, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode) || st.st_uid != uid) {
+		errno = EPERM;
+		return -1;
+	}
+	if (renameat(dirfd, journal, dirfd, stale) == -1)
+		return -1;
+	return fsync(dirfd);
 }

@@ -335,9 +335,44 @@ maildrop_journal_create(struct maildrop *md)
 }
 
 /*
+ * A journal that does not describe the maildrop as it now is goes to
+ * NAME.pop3d-journal.stale (replacing an older one, so that they cannot
+ * pile up): ourselves where we may, else by the monitor.  Returns 0, or
+ * -1 after logging why.
+ */
+static int
+maildrop_journal_stale(struct maildrop *md)
+{
+	char	 journal[NAME_MAX + 1], stale[NAME_MAX + 1];
+	int	 rv = -1;
+
+	if ((size_t)snprintf(journal, sizeof(journal), "%s%s", md->name,
+	    JOURNAL_SUFFIX) >= sizeof(journal) ||
+	    (size_t)snprintf(stale, sizeof(stale), "%s%s", md->name,
+	    JOURNAL_STALE) >= sizeof(stale))
+		errno = ENAMETOOLONG;
+	else if (md->dirfd != -1)
+		rv = journal_set_aside(md->dirfd, journal, stale, getuid());
+	if (rv == -1 && (md->dirfd == -1 || errno == EACCES ||
+	    errno == EPERM))
+		rv = maildrop_ask_monitor(md, IPC_JOURNAL_STALE, NULL);
+	if (rv == -1) {
+		log_warn("%s: cannot set aside the journal of an earlier "
+		    "commit", md->journal);
+		return -1;
+	}
+	log_warnx("%s: an interrupted commit's journal no longer matches "
+	    "the maildrop, which was replaced or changed since; set aside "
+	    "as %s, the maildrop is served as it is", md->journal, stale);
+	return 0;
+}
+
+/*
  * Under the lock, before the scan: an interrupted commit is finished
- * first, so the scan sees each undeleted message exactly once.
- * Returns 0, or -1 after logging why (the mailbox must not be served).
+ * first, so the scan sees each undeleted message exactly once.  A
+ * journal about another file, or this one as it no longer is, is set
+ * aside.  Returns 0, or -1 after logging why (the mailbox must not be
+ * served).
  */
 static int
 maildrop_recover(struct maildrop *md)
@@ -369,6 +404,8 @@ maildrop_recover(struct maildrop *md)
 		log_warn("%s: cannot finish the interrupted commit; the "
 		    "maildrop is left as it is", md->journal);
 	close(jfd);
+	if (rv == -2)
+		return maildrop_journal_stale(md);
 	if (rv == 0 && maildrop_journal_remove(md) == -1) {
 		log_warn("%s: remove", md->journal);
 		return -1;
@@ -379,10 +416,18 @@ maildrop_recover(struct maildrop *md)
 static void
 maildrop_scan(struct maildrop *md)
 {
-	int	 rv;
+	struct stat	 st;
+	int		 rv;
 
-	if (md->fd == -1)
+	if (md->fd == -1) {
+		/* no maildrop: a journal left can only be about a removed one */
+		if (fstatat(AT_FDCWD, md->journal, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    maildrop_journal_stale(md) == -1)
+			maildrop_refuse(md, MAILDROP_TEMP, "an interrupted update "
+			    "of the maildrop cannot be finished, see the log");
 		return;
+	}
 	if ((rv = maildrop_lock(md)) != 0) {
 		if (rv == -2)
 			maildrop_refuse(md, MAILDROP_INUSE,

@@ -66,6 +66,7 @@ static void	monitor_dotlock(struct monitor *, struct ipc_msg *, int);
 static void	monitor_dotunlock(struct monitor *, struct ipc_msg *, int);
 static void	monitor_journal_create(struct monitor *, struct ipc_msg *, int);
 static void	monitor_journal_remove(struct monitor *, struct ipc_msg *, int);
+static void	monitor_journal_stale(struct monitor *, struct ipc_msg *, int);
 
 /* What each child may ask, and when; anything else is fatal. */
 static const struct monitor_request {
@@ -83,6 +84,8 @@ static const struct monitor_request {
 	    monitor_journal_create },
 	{ IPC_JOURNAL_REMOVE, MON_AUTHED, FROM_MAILDROP,
 	    monitor_journal_remove },
+	{ IPC_JOURNAL_STALE, MON_AUTHED, FROM_MAILDROP,
+	    monitor_journal_stale },
 	{ IPC_NONE, 0, 0, NULL }
 };
 
@@ -446,6 +449,31 @@ monitor_journal_remove(struct monitor *mon, struct ipc_msg *m, int from)
 		err = errno;
 	if (dirfd != -1)
 		close(dirfd);
+	monitor_answer(mon, err, -1);
+}
+
+/* Sets the journal aside as NAME.pop3d-journal.stale (commit.c). */
+static void
+monitor_journal_stale(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	char		 stale[NAME_MAX + 1];
+	uint32_t	 err = 0;
+	int		 dirfd;
+
+	(void)from;
+	if (m->len != 0)
+		fatalx("invalid journal request received");
+	if ((size_t)snprintf(stale, sizeof(stale), "%s%s", mon->maildrop_name,
+	    JOURNAL_STALE) >= sizeof(stale))
+		err = ENAMETOOLONG;
+	else if ((dirfd = monitor_spool_dir(mon)) == -1)
+		err = errno;
+	else {
+		if (journal_set_aside(dirfd, mon->journal_name, stale,
+		    mon->user.uid) == -1)
+			err = errno;
+		close(dirfd);
+	}
 	monitor_answer(mon, err, -1);
 }
 

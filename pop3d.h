@@ -161,6 +161,7 @@ enum ipc_type {
 	IPC_DOTUNLOCK,		/* maildrop -> monitor: remove it */
 	IPC_JOURNAL_CREATE,	/* maildrop -> monitor: create the journal */
 	IPC_JOURNAL_REMOVE,	/* maildrop -> monitor: remove it */
+	IPC_JOURNAL_STALE,	/* maildrop -> monitor: set it aside */
 	IPC_MONITOR_OK,		/* monitor -> maildrop: fd = journal */
 	IPC_MONITOR_FAIL,	/* monitor -> maildrop: u32 errno */
 	IPC_INDEX,		/* maildrop -> session: struct mbox_msg[] */
@@ -305,15 +306,24 @@ void	 maildrop_main(const char *, int, int) __attribute__((noreturn));
 int	 commit_run(int, int, const struct mbox_index *,
 	    const unsigned char *);
 /* commit_recover: finishes the commit recorded in journal jfd on the
- * locked mailbox fd; returns 0 when the journal may go, or -1 with errno
- * set if it cannot be trusted or finished (both files left as they are). */
+ * locked mailbox fd; returns 0 when the journal may go, -2 if the file
+ * no longer holds what the journal says (nothing written: set the
+ * journal aside), or -1 with errno set if it cannot be finished (both
+ * files left as they are). */
 int	 commit_recover(int, int);
+/* journal_set_aside: renames the journal to the stale name in directory
+ * dirfd (replacing an older one) if it is a regular file owned by uid,
+ * and syncs the directory; returns 0, or -1 with errno set.  For the
+ * maildrop process and, in a spool it cannot write, the monitor. */
+int	 journal_set_aside(int, const char *, const char *, uid_t);
 #ifdef POP3D_TEST_HOOKS
 void	 commit_crashpoint(const char *);
 #endif
 
-/* The commit journal beside the maildrop: NAME.pop3d-journal. */
+/* The commit journal beside the maildrop: NAME.pop3d-journal, and
+ * NAME.pop3d-journal.stale once set aside, one per maildrop. */
 #define JOURNAL_SUFFIX	".pop3d-journal"
+#define JOURNAL_STALE	".pop3d-journal.stale"
 
 /* sandbox.c */
 /* sandbox_session: confines the session process to its loop's system

@@ -51,10 +51,10 @@ POP3D = pt.POP3D
 CRASHTEST = os.environ.get("POP3D_CRASHTEST",
                            os.path.join(pt.TOP_DIR, "pop3d-crashtest"))
 
-# Users of this file only (uids 62001+): the session lock in /run/pop3d is
+# Users of this file and e2e_crash (uids 62001+): the session lock in /run/pop3d is
 # global, other test files use other names.
 USERS = {"crash%d" % i: ("crash%d-pw-%d" % (i, 7919 * i), 62000 + i)
-         for i in range(1, 41)}
+         for i in range(1, 81)}
 
 SYS_TEMP_CHANGED = "-ERR [SYS/TEMP] maildrop changed by another program, nothing deleted"
 SYS_TEMP_REPLACED = "-ERR [SYS/TEMP] maildrop removed or replaced, nothing deleted"
