@@ -12,7 +12,6 @@ SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	sandbox.c
 SRCS+=	mbox.c
-SRCS+=	sha256.c
 SRCS+=	ipc.c
 SRCS+=	log.c
 SRCS+=	tls.c
@@ -23,6 +22,8 @@ CC?=		cc
 PKG_CONFIG?=	pkg-config
 TLS_CFLAGS!=	${PKG_CONFIG} --cflags libtls 2>/dev/null || true
 TLS_LIBS!=	${PKG_CONFIG} --libs libtls 2>/dev/null || echo -ltls
+# SHA-256 for the UIDL and the journal; libtls needs libcrypto anyway.
+CRYPTO_LIBS!=	${PKG_CONFIG} --libs libcrypto 2>/dev/null || echo -lcrypto
 
 WARNINGS=	-Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 		-Wshadow -Wpointer-arith -Wcast-qual -Wsign-compare
@@ -42,7 +43,7 @@ BASECFLAGS=	-std=c11 -D_GNU_SOURCE ${HAVE_STRLCPY} ${WARNINGS} ${HARDENING} \
 BASELDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${LDFLAGS}
 MYCFLAGS=	${BASECFLAGS} ${SAN_${SANITIZE}}
 MYLDFLAGS=	${BASELDFLAGS} ${SAN_${SANITIZE}}
-LDLIBS=		${TLS_LIBS} -lcrypt
+LDLIBS=		${TLS_LIBS} ${CRYPTO_LIBS} -lcrypt
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
 
@@ -59,20 +60,19 @@ ${PROG}: ${OBJS}
 # POP3D_TEST_SANDBOX_ESCAPE makes the session process try to open a file
 # after its sandbox is up, and POP3D_TEST_NO_SANDBOX lets valgrind run
 # it.  Never built with the sanitizers: valgrind cannot run those.
-pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h sha256.h
+pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h
 	${CC} ${BASECFLAGS} -DPOP3D_TEST_HOOKS ${BASELDFLAGS} -o $@ ${SRCS} \
 	    ${LDLIBS}
 
-${OBJS}: pop3d.h params.h auth.h sha256.h
+${OBJS}: pop3d.h params.h auth.h
 
-tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.o sha256.o \
-    compat/strlcpy.o
-	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c mbox.o \
-	    sha256.o compat/strlcpy.o
+tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c compat/strlcpy.o
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c \
+	    compat/strlcpy.o ${LDLIBS}
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o sha256.o sasl.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o sasl.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \

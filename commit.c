@@ -80,8 +80,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "pop3d.h"
-#include "sha256.h"
 
 #define JOURNAL_MAGIC	"pop3dJ2\n"
 /*
@@ -167,17 +168,20 @@ commit_crashpoint(const char *what)
 #define CRASHPOINT(what)	do { } while (0)
 #endif
 
+/* SHA-256 of a and b; libcrypto's context is made once, so that only
+ * the first call, before the mailbox is touched, can fail. */
 static void
 journal_sum(const void *a, size_t alen, const void *b, size_t blen,
     uint8_t out[32])
 {
-	struct sha256	 ctx;
+	static EVP_MD_CTX	*ctx;
 
-	sha256_init(&ctx);
-	sha256_update(&ctx, a, alen);
-	if (blen > 0)
-		sha256_update(&ctx, b, blen);
-	sha256_final(&ctx, out);
+	if ((ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL) ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, a, alen) != 1 ||
+	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		fatalx("SHA-256 failed");
 }
 
 static off_t
@@ -267,20 +271,15 @@ commit_copy(struct commit *c, uint64_t dst, uint64_t src, uint64_t len)
 static int
 commit_fingerprint(int fd, uint64_t from, uint64_t to, uint8_t out[32])
 {
-	static char	 buf[FINGERPRINT];
-	struct sha256	 ctx;
+	static char	 buf[sizeof(uint64_t) + 2 * FINGERPRINT];
 	uint64_t	 len = to - from;
 	size_t		 n = len < FINGERPRINT ? len : FINGERPRINT;
 
-	sha256_init(&ctx);
-	sha256_update(&ctx, &len, sizeof(len));
-	if (read_all(fd, buf, n, from) == -1)
+	memcpy(buf, &len, sizeof(len));
+	if (read_all(fd, buf + sizeof(len), n, from) == -1 ||
+	    read_all(fd, buf + sizeof(len) + n, n, to - n) == -1)
 		return -1;
-	sha256_update(&ctx, buf, n);
-	if (read_all(fd, buf, n, to - n) == -1)
-		return -1;
-	sha256_update(&ctx, buf, n);
-	sha256_final(&ctx, out);
+	journal_sum(buf, sizeof(len) + 2 * n, NULL, 0, out);
 	return 0;
 }
 

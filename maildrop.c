@@ -687,6 +687,8 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	md.monitor_fd = monitor_fd;
 	md.fd = md.dirfd = -1;
 	maildrop_prepare();
+	if (mbox_prepare() == -1)
+		fatalx("no SHA-256 in libcrypto");
 	maildrop_sandbox(&md);
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */

@@ -17,11 +17,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX2	/* kernels for CPUs that have it, chosen at run time */
+#endif
+
 #include "pop3d.h"
 
 /* Read size of mbox_scan_fd: large enough that system calls cost little
- * next to memchr, small enough not to matter in the maildrop process. */
+ * next to the copy, small enough that the scan finds the bytes still in
+ * the CPU's cache. */
 #define SCAN_CHUNK	(256 * 1024)
+
+/* The content sum (see content_sum): its constants and stripe. */
+#define SUM_P1	0x9e3779b185ebca87ULL
+#define SUM_P2	0xc2b2ae3d27d4eb4fULL
+#define SUM_STRIPE	(SUM_LANES * 8)
+#define SUM_STEP	0x2545f4914f6cdd1dULL	/* the key, stripe to stripe */
 
 /* The UIDL proper: this many digest bytes, as twice as many hex digits. */
 #define UIDL_BYTES	16
@@ -45,12 +58,52 @@ mbox_index_free(struct mbox_index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
+/* SHA-256 from libcrypto, looked up once: OpenSSL 3 finds it faster in a
+ * context that keeps it than by the old name each time. */
+static const EVP_MD *
+uidl_md(void)
+{
+	static const EVP_MD	*md;
+
+	if (md != NULL)
+		return md;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined(LIBRESSL_VERSION_NUMBER)
+	md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#endif
+	if (md == NULL)
+		md = EVP_sha256();
+	return md;
+}
+
+int
+mbox_prepare(void)
+{
+	return uidl_md() != NULL ? 0 : -1;
+}
+
 void
 mbox_scan_init(struct mbox_scan *s, struct mbox_index *idx)
 {
 	mbox_index_free(idx);
 	memset(s, 0, sizeof(*s));
 	s->idx = idx;
+}
+
+/* The scan is over, or failed: the digest context goes. */
+static int
+scan_release(struct mbox_scan *s)
+{
+	EVP_MD_CTX_free(s->hash);
+	s->hash = NULL;
+	return s->err;
+}
+
+/* Adds n bytes to the UIDL digest of the current message. */
+static void
+hash_add(struct mbox_scan *s, const void *p, size_t n)
+{
+	if (EVP_DigestUpdate(s->hash, p, n) != 1)
+		s->err = MBOX_NOMEM;
 }
 
 /* Whether the n bytes at b spell name, ASCII letters in any case. */
@@ -122,6 +175,18 @@ is_from(const char *p)
 	    p[4] == ' ';
 }
 
+#ifdef HAVE_AVX2
+static int
+have_avx2(void)
+{
+	static int	 have = -1;
+
+	if (have == -1)
+		have = __builtin_cpu_supports("avx2") != 0;
+	return have;
+}
+#endif
+
 /* Makes room for one more message: MBOX_OK, MBOX_TOOBIG or MBOX_NOMEM. */
 static int
 msgs_grow(struct mbox_index *idx)
@@ -152,7 +217,7 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	struct mbox_msg		*m = &s->idx->msgs[s->idx->count - 1];
-	uint8_t			 md[SHA256_DIGEST], blen[8];
+	uint8_t			 md[EVP_MAX_MD_SIZE], blen[8];
 	off_t			 lfs = s->lfs, body = 0;
 	int			 i;
 
@@ -162,7 +227,7 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 	 * UIDL as it was.
 	 */
 	if (partial && s->hashing)
-		sha256_update(&s->hash, "\n", 1);
+		hash_add(s, "\n", 1);
 	if (s->in_from) {
 		/* A From_ line without LF at the end: nothing to serve. */
 		m->off = end;
@@ -187,8 +252,11 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 	 * same; a fixed width after the lines keeps it unambiguous. */
 	for (i = 0; i < 8; i++)
 		blen[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
-	sha256_update(&s->hash, blen, sizeof(blen));
-	sha256_final(&s->hash, md);
+	hash_add(s, blen, sizeof(blen));
+	if (EVP_DigestFinal_ex(s->hash, md, NULL) != 1) {
+		s->err = MBOX_NOMEM;
+		return;
+	}
 	for (i = 0; i < UIDL_BYTES; i++) {
 		m->uidl[2 * i] = hex[md[i] >> 4];
 		m->uidl[2 * i + 1] = hex[md[i] & 0xf];
@@ -224,7 +292,9 @@ msg_start(struct mbox_scan *s)
 	s->body_lfs = 0;
 	s->body_next = 0;
 	s->hashing = 1;
-	sha256_init(&s->hash);
+	if ((s->hash == NULL && (s->hash = EVP_MD_CTX_new()) == NULL) ||
+	    EVP_DigestInit_ex(s->hash, uidl_md(), NULL) != 1)
+		s->err = MBOX_NOMEM;
 }
 
 /*
@@ -287,8 +357,8 @@ line_part(struct mbox_scan *s, const char *p, size_t n)
 	 * waits for the next byte. */
 	if (s->hashing) {
 		if (s->prev_cr)
-			sha256_update(&s->hash, "\r", 1);
-		sha256_update(&s->hash, p, n - cr);
+			hash_add(s, "\r", 1);
+		hash_add(s, p, n - cr);
 	}
 	s->prev_cr = cr;
 }
@@ -298,7 +368,7 @@ static void
 line_end(struct mbox_scan *s)
 {
 	if (s->hashing)
-		sha256_update(&s->hash, "\n", 1);
+		hash_add(s, "\n", 1);
 	if (s->in_from) {
 		s->in_from = 0;
 		s->in_headers = 1;
@@ -341,31 +411,142 @@ line_scan(struct mbox_scan *s, const char *p, size_t n)
 }
 
 /*
- * The common case, body lines (never hashed): takes whole lines from the
- * line start at p while they are not From_ lines and end in this chunk,
- * looking at each with memchr and a few bytes; returns the bytes taken.
- * Anything else is left to line_classify and line_scan.
+ * Body lines from the line start p (never hashed): returns the bytes of
+ * the whole lines before the first line that is a From_ line or whose
+ * first 5 bytes are not all in [p, p + n), and adds to *bare the LFs
+ * among them without a CR before.  One line at a time here; 32 bytes at
+ * a time below where the CPU has AVX2.
+ */
+static size_t
+body_lines_bytes(const char *p, size_t n, off_t *bare)
+{
+	const char	*lf;
+	size_t		 ls = 0;
+
+	while (n - ls >= 5 && !is_from(p + ls) &&
+	    (lf = memchr(p + ls, '\n', n - ls)) != NULL) {
+		if (lf == p + ls || lf[-1] != '\r')
+			(*bare)++;
+		ls = lf - p + 1;
+	}
+	return ls;
+}
+
+#ifdef HAVE_AVX2
+/* The byte counters of acc, added up. */
+__attribute__((target("avx2")))
+static off_t
+avx2_sum_bytes(__m256i acc)
+{
+	uint64_t	 q[4];
+
+	acc = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+	memcpy(q, &acc, sizeof(q));
+	return q[0] + q[1] + q[2] + q[3];
+}
+
+/*
+ * body_lines_bytes 32 bytes a step: the LFs, the CRs one byte before and
+ * the "F"s one byte after, as bit masks.  A line that begins with "F" is
+ * looked at more closely; bare LFs are counted in byte counters.
+ */
+__attribute__((target("avx2")))
+static size_t
+body_lines_avx2(const char *p, size_t n, off_t *bare)
+{
+	const __m256i	 lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
+	const __m256i	 eff = _mm256_set1_epi8('F');
+	__m256i		 vl, vb, acc = _mm256_setzero_si256();
+	const char	*q;
+	size_t		 i = 1, j, ls;
+	off_t		 count = 0;
+	unsigned int	 m, steps = 0;
+	int		 b;
+
+	if (n < 5 || is_from(p))
+		return 0;
+	/* p[0] begins a line: the loop starts one on, to look one back */
+	if (p[0] == '\n') {
+		count = 1;
+		if (n - 1 < 5 || is_from(p + 1)) {
+			*bare += count;
+			return 1;
+		}
+	}
+	while (n - i >= 32 + 1 + 5) {
+		vl = _mm256_cmpeq_epi8(_mm256_loadu_si256((const void *)(p + i)),
+		    lf);
+		vb = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_loadu_si256(
+		    (const void *)(p + i - 1)), cr), vl);
+		m = (unsigned int)_mm256_movemask_epi8(_mm256_and_si256(vl,
+		    _mm256_cmpeq_epi8(_mm256_loadu_si256((const void *)
+		    (p + i + 1)), eff)));
+		for (; m != 0; m &= m - 1) {
+			b = __builtin_ctz(m);
+			if (!is_from(p + i + b + 1))
+				continue;
+			count += avx2_sum_bytes(acc) + __builtin_popcount(
+			    (unsigned int)_mm256_movemask_epi8(vb) &
+			    ((2U << b) - 1));
+			*bare += count;
+			return i + b + 1;
+		}
+		acc = _mm256_sub_epi8(acc, vb);
+		i += 32;
+		if (++steps == 255) {	/* before a byte counter wraps */
+			count += avx2_sum_bytes(acc);
+			acc = _mm256_setzero_si256();
+			steps = 0;
+		}
+	}
+	count += avx2_sum_bytes(acc);
+	ls = (q = memrchr(p, '\n', i)) != NULL ? (size_t)(q - p) + 1 : 0;
+	for (j = i; j < n; j++) {
+		if (p[j] != '\n')
+			continue;
+		if (p[j - 1] != '\r')
+			count++;
+		ls = j + 1;
+		if (n - ls < 5 || is_from(p + ls))
+			break;
+	}
+	*bare += count;
+	return ls;
+}
+#endif
+
+static size_t
+body_lines(const char *p, size_t n, off_t *bare)
+{
+#ifdef HAVE_AVX2
+	if (have_avx2())
+		return body_lines_avx2(p, n, bare);
+#endif
+	return body_lines_bytes(p, n, bare);
+}
+
+/*
+ * The common case, body lines: takes whole lines from the line start at
+ * p while they are not From_ lines and end in this chunk; returns the
+ * bytes taken.  Anything else is left to line_classify and line_scan.
  */
 static size_t
 body_scan(struct mbox_scan *s, const char *p, size_t n)
 {
-	const char	*start = p, *end = p + n, *lf;
-	size_t		 k;
+	size_t	 k;
 
-	while (end - p >= 5 && !is_from(p)) {
-		if ((lf = memchr(p, '\n', end - p)) == NULL)
-			break;
-		k = lf - p;
-		if (k == 0 || lf[-1] != '\r') {
-			s->lfs++;
-			s->last_empty = k == 0;
-		} else
-			s->last_empty = k == 1 ? 2 : 0;
-		p = lf + 1;
-	}
-	s->pos += p - start;
+	if ((k = body_lines(p, n, &s->lfs)) == 0)
+		return 0;
+	/* the last line taken: "\n" or "\r\n" alone may be a separator */
+	if (k == 1 || p[k - 2] == '\n')
+		s->last_empty = 1;
+	else if (p[k - 2] == '\r' && (k == 2 || p[k - 3] == '\n'))
+		s->last_empty = 2;
+	else
+		s->last_empty = 0;
+	s->pos += k;
 	s->line_start = s->pos;
-	return p - start;
+	return k;
 }
 
 /*
@@ -399,45 +580,115 @@ head_gather(struct mbox_scan *s, const char *p, size_t n)
  * A fast sum of every byte, so that the commit can tell that nothing in
  * the scanned part changed, a Status: header rewritten in place included.
  * Not cryptographic: it guards against other programs, not attackers,
- * who could only change their own mailbox anyway.  Words of 8 bytes,
- * whatever the chunking.
+ * who could only change their own mailbox anyway.  Stripes of 32 bytes,
+ * one 8-byte word w to each of four lanes: a lane adds lo * hi + w of w
+ * XOR a key that changes from stripe to stripe (so that moved bytes
+ * show), no lane waits for a multiplication, and AVX2 does a stripe in
+ * a few instructions.  The same sum whatever the chunking.
  */
-#define SUM_MUL	0x9e3779b97f4a7c15ULL
+static const uint64_t	 sum_key[SUM_LANES] = {
+	0x9e3779b185ebca87ULL, 0xc2b2ae3d27d4eb4fULL,
+	0x165667b19e3779f9ULL, 0x27d4eb2f165667c5ULL
+};
 
 static uint64_t
-sum_word(uint64_t h, uint64_t w)
+sum_mix(uint64_t h, uint64_t w)
 {
-	h = (h ^ w) * SUM_MUL;
-	return h ^ (h >> 29);
+	h += w * SUM_P2;
+	return ((h << 31) | (h >> 33)) * SUM_P1;
+}
+
+static void
+sum_stripes_bytes(struct mbox_scan *s, const char *p, size_t n)
+{
+	uint64_t	 w, k, step;
+	size_t		 i;
+	int		 j;
+
+	for (i = 0; i + SUM_STRIPE <= n; i += SUM_STRIPE) {
+		step = s->stripes++ * SUM_STEP;
+		for (j = 0; j < SUM_LANES; j++) {
+			memcpy(&w, p + i + 8 * j, 8);
+			k = w ^ (sum_key[j] + step);
+			s->sum[j] += (k & 0xffffffff) * (k >> 32) + w;
+		}
+	}
+}
+
+#ifdef HAVE_AVX2
+__attribute__((target("avx2")))
+static void
+sum_stripes_avx2(struct mbox_scan *s, const char *p, size_t n)
+{
+	__m256i		 acc, key, v, k, step;
+	uint64_t	 base[SUM_LANES];
+	size_t		 i;
+	int		 j;
+
+	for (j = 0; j < SUM_LANES; j++)
+		base[j] = sum_key[j] + s->stripes * SUM_STEP;
+	memcpy(&acc, s->sum, sizeof(acc));
+	memcpy(&key, base, sizeof(key));
+	step = _mm256_set1_epi64x((long long)SUM_STEP);
+	for (i = 0; i + SUM_STRIPE <= n; i += SUM_STRIPE) {
+		v = _mm256_loadu_si256((const void *)(p + i));
+		k = _mm256_xor_si256(v, key);
+		acc = _mm256_add_epi64(acc, _mm256_add_epi64(v,
+		    _mm256_mul_epu32(k, _mm256_srli_epi64(k, 32))));
+		key = _mm256_add_epi64(key, step);
+	}
+	s->stripes += n / SUM_STRIPE;
+	memcpy(s->sum, &acc, sizeof(acc));
+}
+#endif
+
+/* Adds whole stripes; n is a multiple of SUM_STRIPE. */
+static void
+sum_stripes(struct mbox_scan *s, const char *p, size_t n)
+{
+#ifdef HAVE_AVX2
+	if (have_avx2()) {
+		sum_stripes_avx2(s, p, n);
+		return;
+	}
+#endif
+	sum_stripes_bytes(s, p, n);
 }
 
 static void
 content_sum(struct mbox_scan *s, const char *p, size_t n)
 {
-	uint64_t	 w, h = s->sum;
-	size_t		 k;
+	size_t	 k;
 
 	if (s->ncarry > 0) {
-		k = 8 - s->ncarry < n ? 8 - s->ncarry : n;
+		k = SUM_STRIPE - s->ncarry < n ? SUM_STRIPE - s->ncarry : n;
 		memcpy(s->carry + s->ncarry, p, k);
 		s->ncarry += k;
 		p += k;
 		n -= k;
-		if (s->ncarry < 8) {
-			s->sum = h;
+		if (s->ncarry < SUM_STRIPE)
 			return;
-		}
-		memcpy(&w, s->carry, 8);
-		h = sum_word(h, w);
+		sum_stripes(s, (const char *)s->carry, SUM_STRIPE);
 		s->ncarry = 0;
 	}
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = sum_word(h, w);
-	}
-	memcpy(s->carry, p, n);
-	s->ncarry = n;
-	s->sum = h;
+	k = n - n % SUM_STRIPE;
+	sum_stripes(s, p, k);
+	memcpy(s->carry, p + k, n - k);
+	s->ncarry = n - k;
+}
+
+/* The sum of the whole scan: the last bytes padded, lanes and length. */
+static uint64_t
+content_sum_end(struct mbox_scan *s)
+{
+	uint64_t	 h;
+	int		 i;
+
+	memset(s->carry + s->ncarry, 0, sizeof(s->carry) - s->ncarry);
+	sum_stripes(s, (const char *)s->carry, SUM_STRIPE);
+	for (h = (uint64_t)s->pos, i = 0; i < SUM_LANES; i++)
+		h = sum_mix(h, s->sum[i]);
+	return h;
 }
 
 int
@@ -446,11 +697,13 @@ mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
 	size_t	 k;
 
 	if (s->err != MBOX_OK)
-		return s->err;
+		return scan_release(s);
 	content_sum(s, p, n);
 	if ((uintmax_t)n > (uintmax_t)(MAX_MAILDROP_SIZE - s->pos -
-	    (off_t)s->headlen))
-		return s->err = MBOX_TOOBIG;
+	    (off_t)s->headlen)) {
+		s->err = MBOX_TOOBIG;
+		return scan_release(s);
+	}
 	while (n > 0 && s->err == MBOX_OK) {
 		if (!s->classified && s->headlen == 0 && s->in_msg &&
 		    !s->in_headers) {
@@ -469,17 +722,25 @@ mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
 		p += k;
 		n -= k;
 	}
-	return s->err;
+	return s->err == MBOX_OK ? MBOX_OK : scan_release(s);
 }
 
-/* qsort order: by UIDL, then by position in the file. */
+/*
+ * qsort order: equal UIDLs together, in file order.  Any order of the
+ * UIDLs themselves does, so the first 8 bytes compare as a number.
+ */
 static int
 uidl_cmp(const void *a, const void *b)
 {
 	const struct mbox_msg	*x = *(const struct mbox_msg *const *)a;
 	const struct mbox_msg	*y = *(const struct mbox_msg *const *)b;
+	uint64_t		 u, v;
 	int			 c;
 
+	memcpy(&u, x->uidl, sizeof(u));
+	memcpy(&v, y->uidl, sizeof(v));
+	if (u != v)
+		return u < v ? -1 : 1;
 	if ((c = memcmp(x->uidl, y->uidl, UIDL_HEX)) != 0)
 		return c;
 	return x < y ? -1 : x > y;
@@ -520,16 +781,14 @@ uidl_suffixes(struct mbox_index *idx)
 int
 mbox_scan_finish(struct mbox_scan *s)
 {
-	uint64_t	 w;
-
 	if (s->err != MBOX_OK)
-		return s->err;
+		return scan_release(s);
 	if (s->headlen > 0) {
 		/* The file ends in a line start too short to judge before;
 		 * at end of file it can be, and it has no LF. */
 		line_classify(s, s->head, s->headlen, 1);
 		if (s->err != MBOX_OK)
-			return s->err;
+			return scan_release(s);
 		line_scan(s, s->head, s->headlen);
 		s->headlen = 0;
 	}
@@ -537,13 +796,18 @@ mbox_scan_finish(struct mbox_scan *s)
 		msg_close(s, s->pos, s->pos > s->line_start);
 		s->in_msg = 0;
 	}
+	scan_release(s);
+	if (s->err != MBOX_OK)
+		return s->err;
 	s->idx->end = s->pos;
-	memset(s->carry + s->ncarry, 0, sizeof(s->carry) - s->ncarry);
-	memcpy(&w, s->carry, sizeof(w));
-	s->idx->sum = sum_word(sum_word(s->sum, w), (uint64_t)s->pos);
+	s->idx->sum = content_sum_end(s);
 	return s->err = uidl_suffixes(s->idx);
 }
 
+/*
+ * Read, not mapped: on virtual machines whose page tables cost a trap to
+ * change, mmap(2) was slower than copying the pages out.
+ */
 int
 mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
 {
@@ -588,8 +852,10 @@ mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
 	saved = errno;
 	free(buf);
 	errno = saved;
-	if (err != MBOX_OK)
-		return err;
+	if (err != MBOX_OK) {
+		s.err = err;
+		return scan_release(&s);
+	}
 	return mbox_scan_finish(&s);
 }
 

@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 #include "params.h"
-#include "sha256.h"
 
 #ifndef __dead
 #define __dead	__attribute__((noreturn))
@@ -53,6 +52,7 @@ enum mbox_error {
 };
 
 #define MBOX_HEAD	32	/* line-start bytes kept to classify a line */
+#define SUM_LANES	4	/* of the content sum */
 
 /*
  * A scan in progress.  Bytes come in chunks of any size; only a line
@@ -82,14 +82,20 @@ struct mbox_scan {
 	int		 body_next;	/* this line ends the headers */
 	off_t		 body_off;	/* where the body starts, or -1 */
 	off_t		 body_lfs;	/* lfs at body_off */
-	struct sha256	 hash;		/* UIDL: From_ line, headers, body length */
-	uint64_t	 sum;		/* content sum, see content_sum */
-	unsigned char	 carry[8];	/* bytes short of a whole word */
+	struct evp_md_ctx_st *hash;	/* UIDL: From_ line, headers, body
+					 * length; libcrypto's EVP_MD_CTX */
+	uint64_t	 sum[SUM_LANES];	/* content sum, see content_sum */
+	uint64_t	 stripes;	/* of SUM_LANES * 8 bytes summed */
+	unsigned char	 carry[SUM_LANES * 8]; /* short of a stripe */
 	size_t		 ncarry;
 };
 
 /* mbox_index_free: frees the messages of idx and zeroes it. */
 void	 mbox_index_free(struct mbox_index *);
+
+/* mbox_prepare: looks up what the scanner needs from libcrypto, before
+ * a sandbox can stop it; returns 0, or -1 if SHA-256 is missing. */
+int	 mbox_prepare(void);
 
 /* mbox_scan_init: starts a scan that fills idx, which must be zeroed or
  * hold an earlier index (its messages are freed first). */
@@ -97,7 +103,8 @@ void	 mbox_scan_init(struct mbox_scan *, struct mbox_index *);
 
 /* mbox_scan_feed: scans the next n bytes, in chunks of any size; returns
  * MBOX_OK or the error, which stays set for the rest of the scan.  After
- * an error idx holds a partial index: mbox_index_free it. */
+ * an error idx holds a partial index: mbox_index_free it.  A scan ends
+ * with an error or with mbox_scan_finish, which free what it holds. */
 int	 mbox_scan_feed(struct mbox_scan *, const char *, size_t);
 
 /* mbox_scan_finish: closes the last message, gives duplicate UIDLs their

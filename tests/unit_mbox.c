@@ -1,8 +1,9 @@
 /*
- * unit_mbox.c: the mbox scanner, UIDLs, the RETR/TOP transform and
- * SHA-256.  The scanner and the transform are also checked against small
- * reference versions written here from the rules, over random input fed
- * in random chunks.
+ * unit_mbox.c: the mbox scanner, UIDLs and the RETR/TOP transform.  The
+ * scanner and the transform are also checked against small reference
+ * versions written here from the rules, over random input fed in random
+ * chunks, and the CPU-specific kernels against the plain ones.  It
+ * includes mbox.c to reach those.
  */
 #include <sys/types.h>
 
@@ -12,8 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pop3d.h"
-#include "sha256.h"
+#include "../mbox.c"
 #include "unit.h"
 
 #define LEN(s)	(sizeof(s) - 1)
@@ -170,14 +170,14 @@ static const char *const ref_rewritten[] = {
 /* Hashes one line as the UIDL rule says: LF and the CR before it
  * dropped (also at the end of the file), then one LF. */
 static void
-ref_hash_line(struct sha256 *h, const char *b, size_t ls, size_t le)
+ref_hash_line(EVP_MD_CTX *h, const char *b, size_t ls, size_t le)
 {
 	if (le > ls && b[le - 1] == '\n')
 		le--;
 	if (le > ls && b[le - 1] == '\r')
 		le--;
-	sha256_update(h, b + ls, le - ls);
-	sha256_update(h, "\n", 1);
+	REQUIRE(EVP_DigestUpdate(h, b + ls, le - ls) == 1);
+	REQUIRE(EVP_DigestUpdate(h, "\n", 1) == 1);
 }
 
 /* Whether a header line names a rewritten field.  As in mbox.c, the
@@ -228,12 +228,13 @@ static void
 ref_uidl(const char *b, size_t from, size_t end, size_t served,
     char *uidl)
 {
-	struct sha256	 h;
-	uint8_t		 md[SHA256_DIGEST], blen[8];
+	EVP_MD_CTX	*h;
+	uint8_t		 md[EVP_MAX_MD_SIZE], blen[8];
 	size_t		 ls, le, body = 0;
 	int		 i, skip = 0;
 
-	sha256_init(&h);
+	REQUIRE((h = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1);
 	for (ls = from; ls < end; ls = le) {
 		for (le = ls; le < end && b[le] != '\n'; le++)
 			;
@@ -248,17 +249,18 @@ ref_uidl(const char *b, size_t from, size_t end, size_t served,
 		}
 		if (ls > from && (b[ls] == ' ' || b[ls] == '\t')) {
 			if (!skip)
-				ref_hash_line(&h, b, ls, le);
+				ref_hash_line(h, b, ls, le);
 			continue;
 		}
 		if (ls > from && (skip = ref_rewritten_field(b, ls, le)))
 			continue;
-		ref_hash_line(&h, b, ls, le);
+		ref_hash_line(h, b, ls, le);
 	}
 	for (i = 0; i < 8; i++)
 		blen[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
-	sha256_update(&h, blen, sizeof(blen));
-	sha256_final(&h, md);
+	REQUIRE(EVP_DigestUpdate(h, blen, sizeof(blen)) == 1 &&
+	    EVP_DigestFinal_ex(h, md, NULL) == 1);
+	EVP_MD_CTX_free(h);
 	for (i = 0; i < 16; i++)
 		snprintf(uidl + 2 * i, 3, "%02x", md[i]);
 }
@@ -343,62 +345,6 @@ random_mbox(char *b, size_t n)
 		}
 	}
 	return o;
-}
-
-static void
-test_sha256_vectors(void)
-{
-	static const struct {
-		const char	*in;
-		const char	*hex;
-	} v[] = {
-		{ "abc", "ba7816bf8f01cfea414140de5dae2223"
-		    "b00361a396177a9cb410ff61f20015ad" },
-		{ "", "e3b0c44298fc1c149afbf4c8996fb924"
-		    "27ae41e4649b934ca495991b7852b855" },
-		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-		    "248d6a61d20638b8e5c026930c3e6039"
-		    "a33ce45964ff2167f6ecedd419db06c1" },
-		{ "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
-		    "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-		    "cf5b16a778af8380036ce59e7b049237"
-		    "0b249b11e8f07a51afac45037afee9d1" },
-	};
-	struct sha256	 h;
-	uint8_t		 md[SHA256_DIGEST];
-	char		 hex[2 * SHA256_DIGEST + 1], a[1000];
-	size_t		 i, j, k, n;
-
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		/* whole, then a byte at a time */
-		for (k = 0; k < 2; k++) {
-			sha256_init(&h);
-			n = strlen(v[i].in);
-			if (k == 0)
-				sha256_update(&h, v[i].in, n);
-			else
-				for (j = 0; j < n; j++)
-					sha256_update(&h, v[i].in + j, 1);
-			sha256_final(&h, md);
-			for (j = 0; j < SHA256_DIGEST; j++)
-				snprintf(hex + 2 * j, 3, "%02x", md[j]);
-			CHECK_STR(hex, v[i].hex);
-		}
-	}
-	/* a million 'a', in uneven pieces */
-	memset(a, 'a', sizeof(a));
-	sha256_init(&h);
-	for (n = 0; n < 1000000; n += k) {
-		k = 1 + rnd() % sizeof(a);
-		if (k > 1000000 - n)
-			k = 1000000 - n;
-		sha256_update(&h, a, k);
-	}
-	sha256_final(&h, md);
-	for (j = 0; j < SHA256_DIGEST; j++)
-		snprintf(hex + 2 * j, 3, "%02x", md[j]);
-	CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67"
-	    "f1809a48a497200e046d39ccc7112cd0");
 }
 
 static void
@@ -674,6 +620,69 @@ test_random_mboxes(void)
 
 /* The content sum: the same however the bytes come, and different when
  * one byte differs, a same-size Status: rewrite included. */
+/* The AVX2 kernels give what the plain ones give, on mbox text and on
+ * bytes from a small alphabet, wherever they start and stop. */
+static void
+test_kernels(void)
+{
+#ifdef HAVE_AVX2
+	static const char	 alpha[] = "\n\r\nFrom xF\n";
+	static char		 b[8192];
+	struct mbox_scan	 s1, s2;
+	off_t			 x, y;
+	size_t			 i, off, n, k1, k2;
+	int			 round;
+
+	if (!have_avx2()) {
+		fprintf(stderr, "unit_mbox: no AVX2 here, nothing to "
+		    "compare\n");
+		return;
+	}
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	for (round = 0; round < 4000; round++) {
+		if (round % 2 == 0)
+			n = random_mbox(b, 100 + rnd() % 4000);
+		else
+			for (n = 1 + rnd() % 3000, i = 0; i < n; i++)
+				b[i] = alpha[rnd() % (sizeof(alpha) - 1)];
+		off = rnd() % 40 < n ? rnd() % 40 : 0;
+		x = y = 0;
+		k1 = body_lines_bytes(b + off, n - off, &x);
+		k2 = body_lines_avx2(b + off, n - off, &y);
+		CHECK_INT(k1, ==, k2);
+		CHECK_INT(x, ==, y);
+		k1 = n - n % SUM_STRIPE;
+		sum_stripes_bytes(&s1, b, k1);
+		sum_stripes_avx2(&s2, b, k1);
+		CHECK(memcmp(s1.sum, s2.sum, sizeof(s1.sum)) == 0 &&
+		    s1.stripes == s2.stripes);
+	}
+#endif
+}
+
+/* Two stripes of the content sum swapped: the sum shows it. */
+static void
+test_content_sum_order(void)
+{
+	static char		 b[4096], c[4096];
+	struct mbox_index	 a, d;
+	size_t			 n;
+
+	idx_zero(&a);
+	idx_zero(&d);
+	n = random_mbox(b, 3000);
+	REQUIRE(n > 4 * SUM_STRIPE);
+	memcpy(c, b, n);
+	memcpy(c + SUM_STRIPE, b + 3 * SUM_STRIPE, SUM_STRIPE);
+	memcpy(c + 3 * SUM_STRIPE, b + SUM_STRIPE, SUM_STRIPE);
+	if (memcmp(b, c, n) != 0 && scan(b, n, &a) == MBOX_OK &&
+	    scan(c, n, &d) == MBOX_OK)
+		CHECK(a.sum != d.sum);
+	mbox_index_free(&a);
+	mbox_index_free(&d);
+}
+
 static void
 test_content_sum(void)
 {
@@ -1079,8 +1088,9 @@ int
 main(int argc, char *argv[])
 {
 	unit_init(argc, argv);
-	UNIT_RUN(test_sha256_vectors);
+	UNIT_RUN(test_kernels);
 	UNIT_RUN(test_content_sum);
+	UNIT_RUN(test_content_sum_order);
 	UNIT_RUN(test_field_name_past_head);
 	UNIT_RUN(test_from_at_start);
 	UNIT_RUN(test_from_after_lines);
