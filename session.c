@@ -39,6 +39,7 @@ struct session {
 	int			 grace;		/* seconds to log in */
 	struct mbox_msg		*msgs;
 	size_t			 count;
+	size_t			 cap;		/* msgs allocated */
 	unsigned char		*deleted;
 	size_t			 ndeleted;
 	size_t			 retrieved;
@@ -324,7 +325,7 @@ session_receive_index(struct session *s)
 {
 	static struct ipc_msg	 m;
 	struct mbox_msg		*msgs;
-	size_t			 n, i;
+	size_t			 n, i, cap;
 
 	for (;;) {
 		if (ipc_recv(s->maildrop_fd, &m) != 1) {
@@ -345,10 +346,19 @@ session_receive_index(struct session *s)
 		n = m.len / sizeof(struct mbox_msg);
 		if (s->count + n > MAX_MESSAGES)
 			fatalx("index too large from maildrop");
-		msgs = reallocarray(s->msgs, s->count + n, sizeof(*msgs));
-		if (msgs == NULL)
-			fatal("index");
-		s->msgs = msgs;
+		/* doubling: a batch at a time would copy the index each time */
+		if (s->count + n > s->cap) {
+			cap = s->cap < 1024 ? 1024 : 2 * s->cap;
+			if (cap < s->count + n)
+				cap = s->count + n;
+			if (cap > MAX_MESSAGES)
+				cap = MAX_MESSAGES;
+			if ((msgs = reallocarray(s->msgs, cap, sizeof(*msgs))) ==
+			    NULL)
+				fatal("index");
+			s->msgs = msgs;
+			s->cap = cap;
+		}
 		memcpy(s->msgs + s->count, m.data, m.len);
 		for (i = s->count; i < s->count + n; i++)
 			if (!session_valid_msg(&s->msgs[i]))

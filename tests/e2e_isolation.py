@@ -260,3 +260,24 @@ class LoginGrace(ChildCase):
         # past the 3 s of the login, each command still resets -t
         self.assertIsNone(self.keep_busy(c, "NOOP", 5))
         self.quit(c)
+
+
+class IndexGrowth(Pop3TestCase):
+
+    def test_million_message_login(self):
+        # the generator of e2e_hardening's 1000001-message test, at the
+        # limit: the session process used to grow its index one batch at
+        # a time, which copies it a thousand times where realloc cannot
+        # move pages (the sanitizer build spun for minutes)
+        n = 1000000
+        self.put_mbox(b"From a@b Mon Jan  1 00:00:00 2024\n" * n)
+        c = self.connect()
+        c.sock.settimeout(60)
+        c.cmd("USER alice")
+        start = time.monotonic()
+        r = c.cmd("PASS " + password("alice"))
+        took = time.monotonic() - start
+        self.assertEqual(r, "+OK maildrop has %d messages (0 octets)" % n)
+        self.assertLess(took, 60)
+        self.assertEqual(c.cmd("LIST %d" % n), "+OK %d 0" % n)
+        self.quit(c)
