@@ -5,6 +5,7 @@
  * monitor, which logs it under the child's name.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +36,24 @@ log_procname(const char *name)
 	log_name = name;
 }
 
-/* log_to_monitor: from now on, send every line to the monitor over fd. */
+/*
+ * log_to_monitor: from now on, send every line to the monitor over fd.
+ * A child must reach no log but through the monitor, which checks what
+ * it says: the syslog socket the monitor opened goes, and stderr (with
+ * -d the admin's log, under systemd the journal) becomes /dev/null.
+ */
 void
 log_to_monitor(int fd)
 {
+	int	 null;
+
 	log_monitor_fd = fd;
+	closelog();
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1 ||
+	    dup2(null, STDERR_FILENO) == -1)
+		fatal("/dev/null");
+	if (null != STDERR_FILENO)
+		close(null);
 }
 
 /* log_emit: writes one finished line at priority pri. */

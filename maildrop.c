@@ -681,7 +681,9 @@ void
 maildrop_main(const char *path, int session_fd, int monitor_fd)
 {
 	static struct maildrop	 md;
+	int			 keep[2] = { session_fd, monitor_fd };
 
+	priv_check_fds(keep, 2);
 	md.path = path;
 	md.session_fd = session_fd;
 	md.monitor_fd = monitor_fd;

@@ -191,6 +191,8 @@ main(int argc, char *argv[])
 	static struct pop3d_conf	 conf;
 	int				 ch;
 
+	/* what the super-server left open beyond 0-2 is none of ours */
+	closefrom(STDERR_FILENO + 1);
 	stderr_off_the_wire();
 	openlog("pop3d", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	conf.maildrop = DEFAULT_MAILDROP;
@@ -253,5 +255,10 @@ main(int argc, char *argv[])
 	if (check_session_user(&conf) == -1 || tls_load_keypair(&conf) == -1)
 		fatalx("configuration error: check it with pop3d -n");
 	peer_name(&conf);
+#ifdef POP3D_TEST_HOOKS
+	/* test builds: a descriptor the children must refuse to run with */
+	if (getenv("POP3D_TEST_LEAK_FD") != NULL)
+		(void)open("/dev/null", O_RDONLY);
+#endif
 	monitor_main(&conf);
 }

@@ -285,6 +285,9 @@ int	 check_session_user(struct pop3d_conf *);
  * gid as the only group (no groups at all when nogroups is set), and
  * proves it cannot go back; fatal on any failure. */
 void	 priv_drop(const char *, uid_t, gid_t, int);
+/* priv_check_fds: fatal unless the process holds descriptors 0, 1 and 2,
+ * the n in keep, and no other. */
+void	 priv_check_fds(const int *, size_t);
 
 /* sasl.c */
 /* base64_decode: decodes strict base64 (whole quanta, canonical padding)

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -62,6 +64,63 @@ priv_drop(const char *dir, uid_t uid, gid_t gid, int nogroups)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
 	    getppid() != priv_monitor_pid)
 		_exit(1);
+}
+
+static void
+priv_check_fd(int fd, const int *keep, size_t n)
+{
+	size_t		 i;
+#ifdef POP3D_TEST_HOOKS
+	struct rlimit	 rl;
+
+	/* valgrind, run with the sandbox off, keeps its own above the limit */
+	if (getenv("POP3D_TEST_NO_SANDBOX") != NULL &&
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)fd >= rl.rlim_cur)
+		return;
+#endif
+
+	if (fd <= STDERR_FILENO)
+		return;
+	for (i = 0; i < n; i++)
+		if (keep[i] == fd)
+			return;
+	fatalx("descriptor %d is open and should not be", fd);
+}
+
+/*
+ * Before a child's sandbox goes up: whatever it holds, a compromise of
+ * it holds too, so anything the monitor, libc or libtls left open by
+ * mistake is fatal here rather than a way out later.
+ */
+void
+priv_check_fds(const int *keep, size_t n)
+{
+	DIR		*d;
+	struct dirent	*de;
+	long		 fd, max;
+	char		*end;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) == -1)
+			fatalx("descriptor %ld is not open", fd);
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		/* no /proc: ask about every possible descriptor */
+		if ((max = sysconf(_SC_OPEN_MAX)) == -1 || max > 1 << 20)
+			max = 1 << 20;
+		for (fd = 0; fd < max; fd++)
+			if (fcntl(fd, F_GETFD) != -1)
+				priv_check_fd(fd, keep, n);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || fd == dirfd(d))
+			continue;
+		priv_check_fd(fd, keep, n);
+	}
+	closedir(d);
 }
 
 /* The -u user's home: an empty directory only root may change. */

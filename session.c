@@ -936,6 +936,7 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	io_init(&s.io, conf);
 	s.grace = conf->timeout < LOGIN_GRACE ? conf->timeout : LOGIN_GRACE;
 	s.io.limit = io_now() + s.grace;
+	priv_check_fds(&monitor_fd, 1);		/* the client, the monitor */
 	priv_drop(conf->session_root, conf->session_uid, conf->session_gid,
 	    0);
 	sandbox_session();

@@ -62,9 +62,10 @@ class Sandbox(Pop3TestCase):
         session = self.pid_of("pop3d: session")
         self.assertConfined(session)
         f = fds(session)
-        # the client (0 and 1), stderr (the -d log), the monitor's socket
+        # the client (0 and 1), /dev/null as stderr, the monitor's socket
         self.assertEqual(len(f), 4, "descriptors: %r" % f)
         self.assertEqual(sorted(f)[:3], [0, 1, 2], "descriptors: %r" % f)
+        self.assertEqual(f[2], "/dev/null")
         self.assertTrue(f[0].startswith("socket:"), f)
         self.assertEqual(f[0], f[1])
         self.assertTrue(f[sorted(f)[3]].startswith("socket:"), f)

@@ -14,6 +14,7 @@ import time
 import pop3test as pt
 from pop3test import Pop3TestCase, plain_mbox, password, proc_comm, proc_stat
 from e2e_tls import TlsCase, openssl
+from e2e_hardening import fds
 
 CRASHTEST = os.path.join(pt.TOP_DIR, "pop3d-crashtest")
 
@@ -281,3 +282,130 @@ class IndexGrowth(Pop3TestCase):
         self.assertLess(took, 60)
         self.assertEqual(c.cmd("LIST %d" % n), "+OK %d 0" % n)
         self.quit(c)
+
+
+# Runs the rest of the command line in a mount namespace of its own whose
+# /dev is a tmpfs with the host's null, zero, random and urandom and, as
+# /dev/log, the socket $1: the host's /dev is never touched.
+SYSLOG_NS = r"""
+set -e
+sock=$1 old=$2
+shift 2
+mount --bind /dev "$old"
+mount -t tmpfs -o mode=0755 tmpfs /dev
+for n in null zero random urandom; do
+	touch /dev/$n
+	mount --bind "$old/$n" /dev/$n
+done
+touch /dev/log
+mount --bind "$sock" /dev/log
+umount -l "$old"
+exec "$@"
+"""
+
+
+class SyslogServer(pt.Server):
+    """pop3d without -d, logging to a /dev/log socket of the test's."""
+
+    def __init__(self, args, logdir, binary=None, env=None):
+        self.host = "127.0.0.1"
+        self.port = pt.free_port()
+        self.sock_path = os.path.join(logdir, "dev-log")
+        self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.syslog.bind(self.sock_path)
+        self.syslog.settimeout(0)
+        self.lines = []
+        old = os.path.join(logdir, "old-dev")
+        os.mkdir(old)
+        self.log_path = os.path.join(logdir, "pop3d-%d.log" % self.port)
+        self.logf = open(self.log_path, "wb")
+        setenv = []
+        for k, v in (env or {}).items():
+            setenv += ["-E", "%s=%s" % (k, v)]
+        self.proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", SYSLOG_NS, "sh",
+             self.sock_path, old, "systemd-socket-activate", "--accept", "--inetd",
+             "-l", "127.0.0.1:%d" % self.port] + setenv + [binary or pt.POP3D] + args,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.logf)
+        deadline = time.monotonic() + 10
+        while not pt.listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("no listener: " + pt.Server.log(self))
+            time.sleep(0.02)
+
+    def pids(self):
+        # below unshare: sh has exec'd systemd-socket-activate
+        return pt.descendants(self.proc.pid)
+
+    def syslog_text(self):
+        while True:
+            try:
+                self.lines.append(self.syslog.recv(4096).decode("utf-8", "replace"))
+            except BlockingIOError:
+                return "\n".join(self.lines)
+
+    def log(self):
+        return pt.Server.log(self) + "\n" + self.syslog_text()
+
+    def stop(self):
+        leftover = pt.Server.stop(self)
+        self.syslog.close()
+        return leftover
+
+
+class Descriptors(ChildCase):
+
+    def syslog_server(self, binary=None, env=None):
+        s = SyslogServer(self.default_args(), self.logdir, binary, env)
+        self.servers.append(s)
+        self._srv = s
+        return s
+
+    def assertOnly(self, pid, expect_sockets, files=()):
+        """pid holds /dev/null as 0-2 (or the client socket as 0 and 1),
+        expect_sockets other sockets, and no file but those in files."""
+        f = fds(pid)
+        other = {n: t for n, t in f.items() if n > 2}
+        sockets = [n for n, t in other.items() if t.startswith("socket:")]
+        self.assertEqual(len(sockets), expect_sockets, f)
+        self.assertEqual(f[2], "/dev/null", f)
+        for n, t in other.items():
+            if not t.startswith("socket:"):
+                self.assertIn(t, files, "descriptor %d: %r" % (n, f))
+        return f
+
+    def test_children_hold_only_their_descriptors(self):
+        self.put_mbox(plain_mbox(2))
+        srv = self.syslog_server()
+        c = self.connect()
+        session = self.pid_of("pop3d: session")
+        f = self.assertOnly(session, 1)
+        self.assertTrue(f[0].startswith("socket:") and f[0] == f[1], f)
+        self.assertEqual(len(f), 4, f)
+        c.cmd("USER alice")
+        self.assertReply(c.cmd("PASS " + password("alice")), "+OK maildrop has 2")
+        maildrop = self.pid_of("pop3d: maildrop")
+        monitor = self.pid_of("pop3d: monitor")
+        # the monitor logs to the test's /dev/log: its socket is there
+        self.wait_for("the login line", lambda: "login user=alice" in srv.syslog_text())
+        self.assertEqual(len([t for t in fds(monitor).values() if t.startswith("socket:")]),
+                         3, fds(monitor))
+        # the session: client, monitor and maildrop channels, the mailbox
+        self.assertEqual(len(self.assertOnly(session, 2, [self.mbox_path()])), 6)
+        # the maildrop process: its two channels, its mailbox and directory
+        f = self.assertOnly(maildrop, 2, [self.mbox_path(), self.spool])
+        self.assertEqual((f[0], f[1]), ("/dev/null", "/dev/null"), f)
+        self.quit(c)
+        text = srv.syslog_text()
+        # the children's lines reach syslog only through the monitor
+        self.assertRegex(text, r"pop3d\[\d+\]: \[session\] logout user=alice")
+        self.assertNotIn("[session]", pt.Server.log(srv))
+
+    def test_a_leaked_descriptor_is_fatal(self):
+        srv = self.crash_server({"POP3D_TEST_LEAK_FD": "1"})
+        c = self.connect(greeting=False)
+        self.assertTrue(c.expect_closed())
+        c.close()
+        self.assertTrue(srv.wait_idle())
+        self.assertRegex(srv.log(), r"\[session\] descriptor \d+ is open and should not be")
+        self.assertIn("session process exited with status 1", srv.log())
