@@ -15,6 +15,7 @@ SRCS+=	mbox.c
 SRCS+=	ipc.c
 SRCS+=	log.c
 SRCS+=	tls.c
+SRCS+=	proxy.c
 SRCS+=	compat/strlcpy.c
 OBJS=	${SRCS:.c=.o}
 
@@ -45,7 +46,8 @@ MYCFLAGS=	${BASECFLAGS} ${SAN_${SANITIZE}}
 MYLDFLAGS=	${BASELDFLAGS} ${SAN_${SANITIZE}}
 LDLIBS=		${TLS_LIBS} ${CRYPTO_LIBS} -lcrypt
 
-UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc
+UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
+	tests/unit_proxy
 
 all: ${PROG}
 
@@ -72,7 +74,7 @@ tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c compat/strlcpy.o
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o sasl.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o sasl.o proxy.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \
@@ -85,6 +87,11 @@ tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c ${TESTLIBS}
 tests/unit_ipc: tests/unit_ipc.c tests/unit.h ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_ipc.c \
 	    ${TESTLIBS} ${LDLIBS}
+
+tests/unit_proxy: tests/unit_proxy.c tests/unit.h proxy.o ipc.o log.o \
+    compat/strlcpy.o
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_proxy.c proxy.o \
+	    ipc.o log.o compat/strlcpy.o
 
 test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run

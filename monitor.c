@@ -51,6 +51,8 @@ struct monitor {
 	pid_t			 session_pid;
 	pid_t			 maildrop_pid;
 	int			 failures;
+	int			 auth_seen;	/* an IPC_AUTH came */
+	int			 proxy_seen;	/* an IPC_PROXY came */
 	int			 userlock_fd;
 	struct auth_user	 user;
 	char			 maildrop[PATH_MAX];
@@ -62,6 +64,7 @@ struct monitor {
 
 static void	monitor_log(struct monitor *, struct ipc_msg *, int);
 static void	monitor_auth(struct monitor *, struct ipc_msg *, int);
+static void	monitor_proxy(struct monitor *, struct ipc_msg *, int);
 static void	monitor_dotlock(struct monitor *, struct ipc_msg *, int);
 static void	monitor_dotunlock(struct monitor *, struct ipc_msg *, int);
 static void	monitor_journal_create(struct monitor *, struct ipc_msg *, int);
@@ -78,6 +81,7 @@ static const struct monitor_request {
 	{ IPC_LOG, MON_PREAUTH | MON_AUTHED, FROM_SESSION | FROM_MAILDROP,
 	    monitor_log },
 	{ IPC_AUTH, MON_PREAUTH, FROM_SESSION, monitor_auth },
+	{ IPC_PROXY, MON_PREAUTH, FROM_SESSION, monitor_proxy },
 	{ IPC_DOTLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotlock },
 	{ IPC_DOTUNLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotunlock },
 	{ IPC_JOURNAL_CREATE, MON_AUTHED, FROM_MAILDROP,
@@ -212,6 +216,51 @@ monitor_field(char *dst, const unsigned char *src, size_t len, size_t max)
 	return 0;
 }
 
+/* The client for the log: "ADDR", or "ADDR via=PROXY" behind a proxy. */
+static const char *
+monitor_peer(struct monitor *mon)
+{
+	static char	 text[sizeof(mon->conf->peer) + sizeof(mon->conf->via) +
+			    8];
+
+	if (mon->conf->via[0] == '\0')
+		return mon->conf->peer;
+	snprintf(text, sizeof(text), "%s via=%s", mon->conf->peer,
+	    mon->conf->via);
+	return text;
+}
+
+/*
+ * The client address from a PROXY header, which the session process
+ * read: believed once, before any login attempt, and only if the peer the
+ * monitor itself saw is in -x; the session's word is checked, not taken.
+ */
+static void
+monitor_proxy(struct monitor *mon, struct ipc_msg *m, int from)
+{
+	char		 text[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN];
+	uint32_t	 flags;
+
+	(void)from;
+	if (mon->proxy_seen || mon->auth_seen ||
+	    !proxy_nets_match(mon->conf->proxy_nets, mon->conf->proxy_count,
+	    &mon->conf->peer_addr))
+		fatalx("unexpected PROXY address from session");
+	mon->proxy_seen = 1;
+	if (m->len < sizeof(flags) || monitor_field(text, m->data +
+	    sizeof(flags), m->len - sizeof(flags), sizeof(text) - 1) == -1)
+		fatalx("invalid PROXY address received");
+	memcpy(&flags, m->data, sizeof(flags));
+	if ((flags & ~IPC_PROXY_SSL) != 0 ||
+	    proxy_canonical(text, addr, sizeof(addr)) == -1 ||
+	    strcmp(text, addr) != 0)
+		fatalx("invalid PROXY address received");
+	strlcpy(mon->conf->via, mon->conf->peer, sizeof(mon->conf->via));
+	strlcpy(mon->conf->peer, addr, sizeof(mon->conf->peer));
+	log_debug("client %s%s", monitor_peer(mon),
+	    flags & IPC_PROXY_SSL ? ", TLS at the proxy" : "");
+}
+
 static void
 monitor_reply_fail(struct monitor *mon)
 {
@@ -246,7 +295,7 @@ monitor_login(struct monitor *mon, const char *tls)
 	if ((mon->userlock_fd = userlock_take(mon->user.name)) == -1) {
 		if (errno == EBUSY) {
 			log_info("user %s already in a session, refused from "
-			    "%s", mon->user.name, mon->conf->peer);
+			    "%s", mon->user.name, monitor_peer(mon));
 			if (ipc_send(mon->session_fd, IPC_AUTH_INUSE, NULL, 0,
 			    -1) == -1)
 				fatal("send to session");
@@ -268,7 +317,7 @@ monitor_login(struct monitor *mon, const char *tls)
 		mon->userlock_fd = -1;
 		return;
 	}
-	log_info("login user=%s from %s %s", mon->user.name, mon->conf->peer,
+	log_info("login user=%s from %s %s", mon->user.name, monitor_peer(mon),
 	    tls);
 	maildrop_fork(mon, &sm);
 	mon->state = MON_AUTHED;
@@ -286,6 +335,7 @@ monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 	int		 rv;
 
 	(void)from;
+	mon->auth_seen = 1;
 	if (m->len < sizeof(a))
 		fatalx("invalid auth request received");
 	memcpy(&a, m->data, sizeof(a));
@@ -310,14 +360,15 @@ monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 		return;
 	case AUTH_UNKNOWN:
 		log_info("failed login for unknown user from %s",
-		    mon->conf->peer);
+		    monitor_peer(mon));
 		break;
 	case AUTH_REFUSED:
-		log_info("failed login for %s from %s", user, mon->conf->peer);
+		log_info("failed login for %s from %s", user,
+		    monitor_peer(mon));
 		break;
 	default:
 		log_warnx("cannot check credentials from %s",
-		    mon->conf->peer);
+		    monitor_peer(mon));
 		sleep(AUTH_FAILURE_DELAY);
 		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
 			fatal("send to session");

@@ -113,6 +113,29 @@
 /* Read size when streaming a message from the mailbox. */
 #define MAILBOX_READ_BUFFER	(64 * 1024)
 
+/*
+ * The PROXY protocol (haproxy.org proxy-protocol.txt).  A v1 header is
+ * one line of at most 107 octets with its CRLF (section 2.1).  A v2
+ * header's address block is at most 216 octets (two AF_UNIX paths,
+ * section 2.2), and the TLVs after it are bounded here: the proxies in
+ * use send a few dozen octets (HAProxy's send-proxy-v2-ssl with the
+ * client certificate's CN, SNI and a unique id stays well under this).
+ */
+#define PROXY_V1_MAX		107
+#define PROXY_V2_MAX_ADDR	216
+#define PROXY_V2_MAX_TLV	2048
+
+/*
+ * A trusted proxy sends its header at once, before it waits for the
+ * greeting; a peer in -x that has not sent it by then is dropped, so
+ * that it cannot hold a session process open for the whole -t timeout.
+ */
+#define PROXY_HEADER_TIMEOUT	3
+
+/* Networks -x may name, and the longest one as text ("addr/prefix"). */
+#define PROXY_MAX_NETS		32
+#define PROXY_NET_MAX_TEXT	(INET6_ADDRSTRLEN + 4)
+
 /* UIDL: 32 hex digits of the hash, then ".N" for exact duplicates. */
 #define UIDL_SIZE		48
 

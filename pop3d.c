@@ -58,7 +58,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: pop3d [-dnPSv] [-a passwd-file] [-c cert-file] "
 	    "[-k key-file]\n"
-	    "             [-m maildrop] [-t seconds] [-u user]\n");
+	    "             [-m maildrop] [-t seconds] [-u user] "
+	    "[-x networks]\n");
 	startup_error("invalid command line");
 }
 
@@ -135,12 +136,29 @@ peer_name(struct pop3d_conf *conf)
 	strlcpy(conf->peer, "local", sizeof(conf->peer));
 	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1)
 		return;
+	memcpy(&conf->peer_addr, &ss, sizeof(conf->peer_addr));
 	if (ss.ss_family == AF_INET)
 		a = &((struct sockaddr_in *)&ss)->sin_addr;
 	else if (ss.ss_family == AF_INET6)
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 	if (a != NULL && inet_ntop(ss.ss_family, a, addr, sizeof(addr)))
 		strlcpy(conf->peer, addr, sizeof(conf->peer));
+}
+
+/* -x: the networks whose PROXY header is believed. */
+static int
+proxy_nets(struct pop3d_conf *conf)
+{
+	char	 err[128];
+
+	if (conf->proxy_spec == NULL)
+		return 0;
+	if (proxy_nets_parse(conf->proxy_spec, conf->proxy_nets,
+	    &conf->proxy_count, err, sizeof(err)) == -1) {
+		log_warnx("-x %s: %s", conf->proxy_spec, err);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -150,6 +168,8 @@ configtest(struct pop3d_conf *conf)
 	int	 bad = 0, n;
 
 	if (check_session_user(conf) == -1)
+		bad = 1;
+	if (proxy_nets(conf) == -1)
 		bad = 1;
 	if (maildrop_expand(conf->maildrop, "user", "/home/user", path,
 	    sizeof(path)) == -1) {
@@ -198,7 +218,7 @@ main(int argc, char *argv[])
 	conf.maildrop = DEFAULT_MAILDROP;
 	conf.session_user = DEFAULT_SESSION_USER;
 	conf.timeout = DEFAULT_TIMEOUT;
-	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:v")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:vx:")) != -1) {
 		switch (ch) {
 		case 'a':
 			conf.passwd_file = optarg;
@@ -235,6 +255,9 @@ main(int argc, char *argv[])
 		case 'v':
 			log_verbose = 1;
 			break;
+		case 'x':
+			conf.proxy_spec = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -252,7 +275,8 @@ main(int argc, char *argv[])
 		exit(configtest(&conf));
 
 	signal(SIGPIPE, SIG_IGN);
-	if (check_session_user(&conf) == -1 || tls_load_keypair(&conf) == -1)
+	if (check_session_user(&conf) == -1 || proxy_nets(&conf) == -1 ||
+	    tls_load_keypair(&conf) == -1)
 		fatalx("configuration error: check it with pop3d -n");
 	peer_name(&conf);
 #ifdef POP3D_TEST_HOOKS

@@ -5,6 +5,7 @@
 #define POP3D_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 
 #include <limits.h>
@@ -178,6 +179,8 @@ enum ipc_type {
 	IPC_COMMIT,		/* session -> maildrop: commit the deletions */
 	IPC_COMMIT_OK,		/* maildrop -> session: u32 messages left */
 	IPC_COMMIT_ERR,		/* maildrop -> session: u32 code, text */
+	IPC_PROXY,		/* session -> monitor: u32 flags, client address
+				 * from a PROXY header; once, before IPC_AUTH */
 	IPC_TYPE_MAX
 };
 
@@ -185,6 +188,9 @@ enum ipc_type {
 #define MAILDROP_TEMP	1	/* [SYS/TEMP] */
 #define MAILDROP_PERM	2	/* [SYS/PERM] */
 #define MAILDROP_INUSE	3	/* [IN-USE] */
+
+/* IPC_PROXY flags. */
+#define IPC_PROXY_SSL	0x1	/* the client's TLS ended at the proxy */
 
 struct ipc_hdr {
 	uint32_t	 type;
@@ -237,6 +243,13 @@ void	 fatalx(const char *, ...)
 extern int log_verbose;
 
 
+/* One network of -x, in network byte order. */
+struct proxy_net {
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	unsigned int	 prefix;
+};
+
 /*
  * The configuration from the command line, set by the monitor before it
  * forks; the children get a copy.
@@ -259,7 +272,14 @@ struct pop3d_conf {
 	size_t		 certlen;
 	uint8_t		*key;
 	size_t		 keylen;
-	char		 peer[INET6_ADDRSTRLEN + 16];
+	char		 peer[INET6_ADDRSTRLEN + 16];	/* the client */
+	char		 via[INET6_ADDRSTRLEN + 16];	/* the proxy it came
+					 * through, "" when it came direct */
+	struct sockaddr_storage peer_addr;	/* the connection's peer, as
+					 * the monitor saw it (AF_UNSPEC: none) */
+	const char	*proxy_spec;	/* -x */
+	struct proxy_net proxy_nets[PROXY_MAX_NETS];
+	size_t		 proxy_count;
 };
 
 /* pop3d.c */
@@ -288,6 +308,40 @@ void	 priv_drop(const char *, uid_t, gid_t, int);
 /* priv_check_fds: fatal unless the process holds descriptors 0, 1 and 2,
  * the n in keep, and no other. */
 void	 priv_check_fds(const int *, size_t);
+
+/* proxy.c */
+/* A parsed PROXY header. */
+struct proxy_hdr {
+	int		 local;		/* v2 LOCAL or v1 UNKNOWN: no client
+					 * address, the proxy's connection */
+	int		 ssl;		/* v2 PP2_CLIENT_SSL was set */
+	char		 src[INET6_ADDRSTRLEN];	/* the client, canonical */
+};
+/* proxy_need: how many more bytes the header starting with the n bytes
+ * of buf needs (v1 lines one at a time), 0 if they are a whole header,
+ * -1 if they cannot start one or it is over its bound. */
+ssize_t	 proxy_need(const unsigned char *, size_t);
+/* proxy_parse: parses the whole header of n bytes into h; returns 0, or
+ * -1 if it is not exactly one valid v1 or v2 header. */
+int	 proxy_parse(const unsigned char *, size_t, struct proxy_hdr *);
+/* proxy_nets_parse: parses -x "net[,net...]" into at most
+ * PROXY_MAX_NETS nets, setting *count; returns 0, or -1 with the reason
+ * in err. */
+int	 proxy_nets_parse(const char *, struct proxy_net *, size_t *, char *,
+	    size_t);
+/* proxy_nets_match: 1 if the address in ss is in one of the nets (an
+ * IPv4-mapped IPv6 address as IPv4), else 0. */
+int	 proxy_nets_match(const struct proxy_net *, size_t,
+	    const struct sockaddr_storage *);
+/* proxy_canonical: writes the canonical form of the IPv4 or IPv6
+ * address text into out; returns 0, or -1 if it is not one. */
+int	 proxy_canonical(const char *, char *, size_t);
+/* proxy_accept: reads the PROXY header from fd within
+ * PROXY_HEADER_TIMEOUT and reports its client address to the monitor,
+ * then names that client in conf->peer and the proxy in conf->via;
+ * sets *ssl if the proxy ended the client's TLS.  Returns NULL, or why
+ * the connection must be dropped. */
+const char *proxy_accept(struct pop3d_conf *, int, int, int *);
 
 /* sasl.c */
 /* base64_decode: decodes strict base64 (whole quanta, canonical padding)

@@ -37,6 +37,7 @@ struct session {
 	int			 quit;
 	int			 progress;	/* a whole command came */
 	int			 grace;		/* seconds to log in */
+	int			 proxy_tls;	/* a trusted proxy ended TLS */
 	struct mbox_msg		*msgs;
 	size_t			 count;
 	size_t			 cap;		/* msgs allocated */
@@ -191,7 +192,7 @@ parse_args(char *args, char **argv, int max)
 static int
 session_login_allowed(struct session *s)
 {
-	return s->conf->cleartext || s->io.tls != NULL;
+	return s->conf->cleartext || s->io.tls != NULL || s->proxy_tls;
 }
 
 static int
@@ -402,7 +403,8 @@ session_login(struct session *s, const char *user, const char *pass)
 	unsigned char		 buf[sizeof(struct ipc_auth) + MAX_USER +
 				    MAX_PASSWORD + 64];
 	struct ipc_auth		 a;
-	const char		*tls = io_tls_info(&s->io);
+	const char		*tls = s->proxy_tls && s->io.tls == NULL ?
+				    "TLS at the proxy" : io_tls_info(&s->io);
 	size_t			 count;
 	long long		 octets;
 
@@ -926,6 +928,7 @@ void
 session_main(struct pop3d_conf *conf, int monitor_fd)
 {
 	static struct session	 s;
+	const char		*why;
 	ssize_t			 n;
 
 	s.conf = conf;
@@ -943,6 +946,11 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("session");	/* prove the filter holds */
 #endif
+	/* from a proxy in -x, its PROXY header comes first of all */
+	if (proxy_nets_match(conf->proxy_nets, conf->proxy_count,
+	    &conf->peer_addr) && (why = proxy_accept(conf, s.io.rfd,
+	    monitor_fd, &s.proxy_tls)) != NULL)
+		session_end(&s, why);
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
 		session_end(&s, NULL);	/* io_starttls said why */
 	reply(&s, "+OK pop3d ready");
