@@ -134,7 +134,7 @@ ipc_recv(int sock, struct ipc_msg *m)
 		char		buf[CMSG_SPACE(sizeof(int) * 4)];
 	} cmsgbuf;
 	ssize_t			 n;
-	int			 fd;
+	int			 fd, rv;
 
 	m->fd = -1;
 	iov.iov_base = buf;
@@ -153,7 +153,10 @@ ipc_recv(int sock, struct ipc_msg *m)
 		return -2;
 	if (n == 0 && fd == -1)
 		return 0;
-	if (ipc_decode(buf, n, m) == -1) {
+	rv = ipc_decode(buf, n, m);
+	/* m is the caller's to wipe: this copy may hold a password */
+	explicit_bzero(buf, n);
+	if (rv == -1) {
 		if (fd != -1)
 			close(fd);
 		return -2;

@@ -894,6 +894,8 @@ session_lines(struct session *s)
 		}
 		s->progress = 1;
 		session_command(s, line);
+		/* PASS, AUTH PLAIN and its response carry a password */
+		explicit_bzero(line, len);
 	}
 }
 

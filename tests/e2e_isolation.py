@@ -8,12 +8,13 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
 import pop3test as pt
 from pop3test import Pop3TestCase, plain_mbox, password, proc_comm, proc_stat
-from e2e_tls import TlsCase, openssl
+from e2e_tls import TlsCase, b64, openssl
 from e2e_hardening import fds
 
 CRASHTEST = os.path.join(pt.TOP_DIR, "pop3d-crashtest")
@@ -409,3 +410,97 @@ class Descriptors(ChildCase):
         self.assertTrue(srv.wait_idle())
         self.assertRegex(srv.log(), r"\[session\] descriptor \d+ is open and should not be")
         self.assertIn("session process exited with status 1", srv.log())
+
+
+def memory_holds(pid, needles):
+    """The needles (bytes) found anywhere in the readable memory of pid,
+    read as root through /proc/PID/mem."""
+    found = set()
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if fields[1][0] != "r" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue
+            for n in needles:
+                if n in data:
+                    found.add(n)
+    return found
+
+
+class Secrets(ChildCase, TlsCase):
+    """What a process that is not meant to have it still holds after the
+    login: the password, the TLS private key."""
+
+    def processes(self):
+        return {name: self.pid_of("pop3d: " + name)
+                for name in ("monitor", "session", "maildrop")}
+
+    def test_password_gone_after_login(self):
+        self.put_mbox(plain_mbox(2))
+        pw = password("alice").encode()
+        # the password, and the SASL response the client sent
+        needles = [pw, b64(b"\0alice\0" + pw).encode()]
+        for how in ("pass", "sasl", "sasl-continued"):
+            with self.subTest(how=how):
+                c = self.connect()
+                if how == "pass":
+                    c.cmd("USER alice")
+                    r = c.cmd("PASS " + pw.decode())
+                elif how == "sasl":
+                    r = c.cmd("AUTH PLAIN " + b64(b"\0alice\0" + pw))
+                else:
+                    self.assertEqual(c.cmd("AUTH PLAIN"), "+ ")
+                    r = c.cmd(b64(b"\0alice\0" + pw))
+                try:
+                    self.assertReply(r, "+OK maildrop has 2 messages")
+                    self.assertEqual(c.cmd("NOOP"), "+OK")
+                    # the session needed it, but not once the login is done
+                    held = [name for name, pid in self.processes().items()
+                            if memory_holds(pid, needles)]
+                    self.assertEqual(held, [], "processes holding the password")
+                    self.quit(c)
+                finally:
+                    c.close()
+
+    def test_password_gone_after_login_over_tls(self):
+        # the same over TLS, where libtls's buffers see it first
+        rsa = RsaPair.get()
+        self.put_user_mbox("alice", plain_mbox(1))
+        srv = self.tls_server(implicit=True, key=rsa.key, cert=rsa.cert)
+        c = self.connect_tls(srv, ssl.create_default_context(cafile=rsa.cert))
+        c.cmd("USER alice")
+        self.assertReply(c.cmd("PASS " + password("alice")), "+OK maildrop has 1")
+        self.assertEqual(c.cmd("NOOP"), "+OK")
+        held = [name for name, pid in self.processes().items()
+                if memory_holds(pid, [password("alice").encode()])]
+        self.assertEqual(held, [], "processes holding the password")
+        self.quit(c)
+
+    def test_tls_key_only_in_the_session(self):
+        rsa = RsaPair.get()
+        self.put_user_mbox("alice", plain_mbox(1))
+        srv = self.tls_server(implicit=True, cleartext=True, key=rsa.key, cert=rsa.cert)
+        c = self.connect_tls(srv, ssl.create_default_context(cafile=rsa.cert))
+        c.cmd("USER alice")
+        self.assertReply(c.cmd("PASS " + password("alice")), "+OK maildrop has 1")
+        p = rsa.prime1
+        # a prime as the key file has it (big-endian) and as a BIGNUM
+        # holds it in memory (little-endian words), and a line of the PEM
+        needles = {"PEM": rsa.pem_line, "DER prime": p[32:64],
+                   "BIGNUM prime": p[::-1][32:64]}
+        procs = self.processes()
+        held = memory_holds(procs["session"], needles.values())
+        # the control: libtls keeps the key in the session, and the search
+        # finds it there
+        self.assertIn(needles["BIGNUM prime"], held)
+        for name in ("monitor", "maildrop"):
+            held = memory_holds(procs[name], needles.values())
+            self.assertEqual([k for k, v in needles.items() if v in held], [],
+                             "the %s process holds the key" % name)
+        self.quit(c)
