@@ -8,6 +8,7 @@ SRCS+=	auth.c
 SRCS+=	session.c
 SRCS+=	sasl.c
 SRCS+=	maildrop.c
+SRCS+=	maildir.c
 SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	sandbox.c
@@ -47,7 +48,7 @@ MYLDFLAGS=	${BASELDFLAGS} ${SAN_${SANITIZE}}
 LDLIBS=		${TLS_LIBS} ${CRYPTO_LIBS} -lcrypt
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
-	tests/unit_proxy
+	tests/unit_proxy tests/unit_maildir
 
 all: ${PROG}
 
@@ -92,6 +93,10 @@ tests/unit_proxy: tests/unit_proxy.c tests/unit.h proxy.o ipc.o log.o \
     compat/strlcpy.o
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_proxy.c proxy.o \
 	    ipc.o log.o compat/strlcpy.o
+
+tests/unit_maildir: tests/unit_maildir.c tests/unit.h maildir.c ${TESTLIBS}
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_maildir.c \
+	    ${TESTLIBS} ${LDLIBS}
 
 test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run

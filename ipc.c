@@ -64,6 +64,17 @@ ipc_send(int sock, uint32_t type, const void *data, size_t len, int fd)
 }
 
 int
+ipc_send_code(int sock, uint32_t type, uint32_t code, const char *text)
+{
+	unsigned char	 buf[sizeof(uint32_t) + 200];
+	size_t		 n = strnlen(text, 200);
+
+	memcpy(buf, &code, sizeof(code));
+	memcpy(buf + sizeof(code), text, n);
+	return ipc_send(sock, type, buf, sizeof(code) + n, -1);
+}
+
+int
 ipc_decode(const void *buf, size_t n, struct ipc_msg *m)
 {
 	struct ipc_hdr	 hdr;

@@ -674,7 +674,7 @@ maildrop_sandbox(struct maildrop *md)
 	if ((slash = strrchr(dir, '/')) == NULL)
 		fatalx("maildrop path is not absolute");
 	slash[slash == dir ? 1 : 0] = '\0';
-	sandbox_maildrop(dir);
+	sandbox_maildrop(dir, 0);
 }
 
 void
@@ -691,6 +691,9 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	maildrop_prepare();
 	if (mbox_prepare() == -1)
 		fatalx("no SHA-256 in libcrypto");
+	/* a path ending in "/" is a Maildir: no locks, no monitor help */
+	if (path[0] != '\0' && path[strlen(path) - 1] == '/')
+		maildir_main(path, session_fd);
 	maildrop_sandbox(&md);
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */

@@ -279,7 +279,9 @@ maildrop_names(struct monitor *mon)
 {
 	const char	*name = strrchr(mon->maildrop, '/') + 1;
 
-	if (*name == '\0' || strlcpy(mon->maildrop_name, name,
+	if (*name == '\0')
+		return 0;	/* a Maildir: no dot-lock, no journal */
+	if (strlcpy(mon->maildrop_name, name,
 	    sizeof(mon->maildrop_name)) >= sizeof(mon->maildrop_name) ||
 	    (size_t)snprintf(mon->journal_name, sizeof(mon->journal_name),
 	    "%s%s", name, JOURNAL_SUFFIX) >= sizeof(mon->journal_name))
@@ -390,6 +392,12 @@ monitor_spool_dir(struct monitor *mon)
 	struct stat	 st;
 	int		 dirfd;
 
+	if (mon->maildrop_name[0] == '\0') {
+		log_warnx("%s: a Maildir needs no help from the monitor",
+		    mon->maildrop);
+		errno = EPERM;
+		return -1;
+	}
 	strlcpy(dir, mon->maildrop, sizeof(dir));
 	slash = strrchr(dir, '/');
 	slash[slash == dir ? 1 : 0] = '\0';
@@ -566,6 +574,8 @@ monitor_clear_dead_lock(struct monitor *mon, pid_t dead)
 	char	 dir[PATH_MAX], *slash;
 	int	 dirfd;
 
+	if (mon->maildrop_name[0] == '\0')
+		return;		/* a Maildir has no dot-lock */
 	strlcpy(dir, mon->maildrop, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) == NULL)
 		return;

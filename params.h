@@ -67,9 +67,9 @@
 #define AUTH_FAILURE_DELAY	2	/* seconds */
 
 /*
- * The largest maildrop accepted.  The index costs about 80 bytes a
+ * The largest maildrop accepted.  The index costs about 100 bytes a
  * message in the maildrop and session processes, so a million messages
- * bound both near 80 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.
+ * bound both near 100 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.
  */
 #define MAX_MESSAGES		1000000
 #define MAX_MAILDROP_SIZE	((off_t)1 << 40)	/* 1 TB */
@@ -136,7 +136,11 @@
 #define PROXY_MAX_NETS		32
 #define PROXY_NET_MAX_TEXT	(INET6_ADDRSTRLEN + 4)
 
-/* UIDL: 32 hex digits of the hash, then ".N" for exact duplicates. */
-#define UIDL_SIZE		48
+/*
+ * UIDL: 32 hex digits of the hash, then ".N" for exact duplicates (mbox),
+ * or a Maildir name's unique part: at most 70 octets (RFC 1939 section
+ * 7), and the NUL.
+ */
+#define UIDL_SIZE		72
 
 #endif

@@ -176,7 +176,9 @@ configtest(struct pop3d_conf *conf)
 		log_warnx("-m %s: not an absolute path with only %%u, %%h "
 		    "and %%%%", conf->maildrop);
 		bad = 1;
-	}
+	} else if (path[strlen(path) - 1] == '/')
+		log_info("-m %s: a Maildir (new/ and cur/ are served)",
+		    conf->maildrop);
 	if (conf->passwd_file != NULL) {
 		if ((n = auth_check_file(conf->passwd_file)) != 0)
 			bad = 1;

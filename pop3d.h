@@ -36,6 +36,10 @@ struct mbox_msg {
 	char	 uidl[UIDL_SIZE];
 };
 
+/* mbox_msg.from of a Maildir message: a file of its own, served from
+ * offset 0 through a descriptor the session asks for (IPC_OPEN_MSG). */
+#define MSG_OWN_FILE	((off_t)-1)
+
 struct mbox_index {
 	struct mbox_msg	*msgs;
 	size_t		 count;
@@ -181,6 +185,11 @@ enum ipc_type {
 	IPC_COMMIT_ERR,		/* maildrop -> session: u32 code, text */
 	IPC_PROXY,		/* session -> monitor: u32 flags, client address
 				 * from a PROXY header; once, before IPC_AUTH */
+	IPC_OPEN_MSG,		/* session -> maildrop: u32 message index */
+	IPC_MSG_FD,		/* maildrop -> session: fd = the message */
+	IPC_MSG_GONE,		/* maildrop -> session: vanished or changed */
+	IPC_SEEN,		/* session -> maildrop: u32 indexes retrieved
+				 * whole, before IPC_COMMIT (Maildir) */
 	IPC_TYPE_MAX
 };
 
@@ -215,6 +224,10 @@ struct ipc_auth {
 /* ipc_send: sends one message, with fd unless it is -1; returns 0, or -1
  * with errno set. */
 int	 ipc_send(int, uint32_t, const void *, size_t, int);
+
+/* ipc_send_code: sends type with a u32 code and text (at most 200
+ * bytes of it); returns 0, or -1 with errno set. */
+int	 ipc_send_code(int, uint32_t, uint32_t, const char *);
 
 /* ipc_recv: receives one message into m; returns 1, 0 on end of file,
  * -1 on a system error (errno set) and -2 on a malformed message. */
@@ -362,6 +375,11 @@ void	 session_main(struct pop3d_conf *, int) __attribute__((noreturn));
  * second; never returns. */
 void	 maildrop_main(const char *, int, int) __attribute__((noreturn));
 
+/* maildir.c */
+/* maildir_main: maildrop_main for a Maildir (path ends in "/"): scans
+ * new/ and cur/, serves the session over fd; never returns. */
+void	 maildir_main(const char *, int) __attribute__((noreturn));
+
 /* commit.c */
 /* commit_run: removes the messages marked in deleted from the locked
  * mailbox fd, journaling in the empty file jfd; returns 0 when done (the
@@ -394,8 +412,9 @@ void	 commit_crashpoint(const char *);
  * calls on the descriptors it has; fatal on failure. */
 void	 sandbox_session(void);
 /* sandbox_maildrop: confines the maildrop process to its loop's system
- * calls and to files in directory dir; fatal on failure. */
-void	 sandbox_maildrop(const char *);
+ * calls and to files in directory dir (the Maildir itself when maildir
+ * is set); fatal on failure. */
+void	 sandbox_maildrop(const char *, int);
 #ifdef POP3D_TEST_HOOKS
 /* sandbox_test_escape: test builds: what POP3D_TEST_SANDBOX_ESCAPE and
  * POP3D_TEST_OPEN_PROBE ask process who to try once it is sandboxed. */

@@ -203,6 +203,36 @@ static const struct sock_filter maildrop_filter[] = {
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
 };
 
+/*
+ * The maildrop process of a Maildir: it reads new/ and cur/, opens
+ * messages read-only to pass them on, and unlinks and renames at QUIT.
+ * It never writes a file, locks nothing and makes no link.
+ */
+static const struct sock_filter maildir_filter[] = {
+	FILTER_HEAD,
+	ALLOW_RUNTIME,
+	ALLOW(__NR_openat),		/* directories, messages read-only */
+	ALLOW(__NR_getdents64),		/* readdir of new/ and cur/ */
+	ALLOW(__NR_newfstatat),		/* is a message where it was */
+	ALLOW(__NR_fstat),
+	ALLOW(__NR_fcntl),		/* fdopendir checks its descriptor */
+	ALLOW(__NR_pread64),		/* the scan's CRLF sizes */
+	ALLOW(__NR_faccessat),		/* a seen name already taken */
+#ifdef __NR_faccessat2
+	ALLOW(__NR_faccessat2),
+#endif
+	ALLOW(__NR_renameat2),		/* marking seen: new/ to cur/ */
+	ALLOW(__NR_unlinkat),		/* deleting */
+	ALLOW(__NR_fsync),		/* the directories, after QUIT */
+	ALLOW(__NR_getuid),		/* owner checks */
+	ALLOW(__NR_sysinfo),		/* qsort sizes its buffer by it */
+	ALLOW(__NR_write),		/* stderr if the monitor is gone */
+#ifdef __NR_renameat
+	ALLOW(__NR_renameat),
+#endif
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
+};
+
 #ifdef SANDBOX_DEBUG
 static void
 sandbox_sigsys(int sig, siginfo_t *info, void *ctx)
@@ -254,10 +284,13 @@ sandbox_seccomp(const struct sock_filter *filter, size_t len)
 /*
  * Landlock: from now on only the maildrop's directory, for the file
  * operations the maildrop process does.  Skipped where the kernel lacks
- * it (the seccomp filter still holds).
+ * it (the seccomp filter still holds).  A Maildir is read, and its files
+ * unlinked and moved from new/ to cur/ (REFER: before ABI 2 the kernel
+ * refuses such moves, and seen marking fails, logged); nothing in it is
+ * written.
  */
 static void
-sandbox_landlock(const char *dir)
+sandbox_landlock(const char *dir, int maildir)
 {
 	struct landlock_ruleset_attr	 attr;
 	struct landlock_path_beneath_attr rule;
@@ -282,10 +315,19 @@ sandbox_landlock(const char *dir)
 	rule.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE |
 	    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
 	    LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG;
+	if (maildir)
+		rule.allowed_access &= ~LANDLOCK_ACCESS_FS_WRITE_FILE;
+#ifdef LANDLOCK_ACCESS_FS_REFER
+	if (maildir && abi >= 2) {
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+		rule.allowed_access |= LANDLOCK_ACCESS_FS_REFER;
+	}
+#endif
 #ifdef LANDLOCK_ACCESS_FS_TRUNCATE
 	if (abi >= 3) {
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
-		rule.allowed_access |= LANDLOCK_ACCESS_FS_TRUNCATE;
+		if (!maildir)
+			rule.allowed_access |= LANDLOCK_ACCESS_FS_TRUNCATE;
 	}
 #endif
 	if ((rfd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr),
@@ -317,13 +359,17 @@ sandbox_session(void)
 }
 
 void
-sandbox_maildrop(const char *dir)
+sandbox_maildrop(const char *dir, int maildir)
 {
 	if (sandbox_disabled())
 		return;
-	sandbox_landlock(dir);
-	sandbox_seccomp(maildrop_filter,
-	    sizeof(maildrop_filter) / sizeof(maildrop_filter[0]));
+	sandbox_landlock(dir, maildir);
+	if (maildir)
+		sandbox_seccomp(maildir_filter,
+		    sizeof(maildir_filter) / sizeof(maildir_filter[0]));
+	else
+		sandbox_seccomp(maildrop_filter,
+		    sizeof(maildrop_filter) / sizeof(maildrop_filter[0]));
 }
 
 #elif defined(__OpenBSD__)
@@ -337,11 +383,13 @@ sandbox_session(void)
 }
 
 void
-sandbox_maildrop(const char *dir)
+sandbox_maildrop(const char *dir, int maildir)
 {
-	if (unveil(dir, "rwc") == -1 || unveil(NULL, NULL) == -1)
+	if (unveil(dir, maildir ? "rc" : "rwc") == -1 ||
+	    unveil(NULL, NULL) == -1)
 		fatal("unveil");
-	if (pledge("stdio rpath wpath cpath flock sendfd recvfd", NULL) == -1)
+	if (pledge(maildir ? "stdio rpath cpath sendfd recvfd" :
+	    "stdio rpath wpath cpath flock sendfd recvfd", NULL) == -1)
 		fatal("pledge");
 }
 

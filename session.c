@@ -29,6 +29,7 @@ struct session {
 	int			 monitor_fd;
 	int			 maildrop_fd;
 	int			 mailbox_fd;	/* read-only; -1: empty */
+	int			 maildir;	/* a descriptor per message */
 	char			 user[MAX_USER + 1];
 	int			 have_user;	/* USER given, PASS awaited */
 	int			 sasl_pending;	/* AUTH PLAIN awaits a line */
@@ -43,6 +44,7 @@ struct session {
 	size_t			 cap;		/* msgs allocated */
 	unsigned char		*deleted;
 	size_t			 ndeleted;
+	unsigned char		*whole;		/* retrieved whole (Maildir) */
 	size_t			 retrieved;
 	long long		 retrieved_octets;
 };
@@ -282,7 +284,10 @@ session_valid_msg(const struct mbox_msg *m)
 {
 	size_t	 i, len;
 
-	if (m->from < 0 || m->off <= m->from || m->len < 0 ||
+	if (m->from == MSG_OWN_FILE ? m->off != 0 : m->from < 0 ||
+	    m->off <= m->from)
+		return 0;
+	if (m->len < 0 ||
 	    m->size < m->len || m->size > 2 * m->len + 2 ||
 	    m->off > MAX_MAILDROP_SIZE || m->len > MAX_MAILDROP_SIZE)
 		return 0;
@@ -366,14 +371,22 @@ session_receive_index(struct session *s)
 				fatalx("invalid index entry from maildrop");
 		s->count += n;
 	}
-	if (m.fd == -1 && s->count > 0)
+	/* a Maildir's messages come one by one, never with the index */
+	s->maildir = s->count > 0 && s->msgs[0].from == MSG_OWN_FILE;
+	for (i = 0; i < s->count; i++)
+		if ((s->msgs[i].from == MSG_OWN_FILE) != s->maildir)
+			fatalx("invalid index entry from maildrop");
+	if (s->maildir && m.fd != -1)
+		fatalx("mailbox descriptor for a Maildir from maildrop");
+	if (m.fd == -1 && s->count > 0 && !s->maildir)
 		fatalx("no mailbox descriptor from maildrop");
 	if (m.fd != -1 && s->count == 0) {
 		close(m.fd);	/* an empty file: nothing to read */
 		m.fd = -1;
 	}
 	s->mailbox_fd = m.fd;
-	if ((s->deleted = calloc(s->count + 1, 1)) == NULL)
+	if ((s->deleted = calloc(s->count + 1, 1)) == NULL ||
+	    (s->whole = calloc(s->count + 1, 1)) == NULL)
 		fatal("index");
 }
 
@@ -630,7 +643,7 @@ cmd_uidl(struct session *s, int argc, char **argv)
  * buffer through the transform; body_lines as for xform_init.
  */
 static void
-session_stream(struct session *s, const struct mbox_msg *m,
+session_stream(struct session *s, const struct mbox_msg *m, int fd,
     long long body_lines)
 {
 	static char	 in[MAILBOX_READ_BUFFER];
@@ -643,7 +656,7 @@ session_stream(struct session *s, const struct mbox_msg *m,
 	xform_init(&x, 1, body_lines);
 	while (left > 0 && !x.done) {
 		want = left < (off_t)sizeof(in) ? (size_t)left : sizeof(in);
-		if ((n = pread(s->mailbox_fd, in, want, pos)) <= 0) {
+		if ((n = pread(fd, in, want, pos)) <= 0) {
 			log_warnx("mailbox read failed at offset %lld: %s",
 			    (long long)pos, n == 0 ? "file truncated" :
 			    strerror(errno));
@@ -670,18 +683,58 @@ session_stream(struct session *s, const struct mbox_msg *m,
 	s->io.wlen += 3;
 }
 
+/*
+ * The descriptor to stream message n from: the mailbox's, or for a
+ * Maildir one the maildrop process opens for this message (closed after
+ * with session_close_msg).  -1 and a reply sent if it is gone.
+ */
+static int
+session_open_msg(struct session *s, uint32_t n)
+{
+	static struct ipc_msg	 m;
+	uint32_t		 i = n - 1;
+
+	if (!s->maildir)
+		return s->mailbox_fd;
+	if (ipc_send(s->maildrop_fd, IPC_OPEN_MSG, &i, sizeof(i), -1) == -1)
+		fatal("send to maildrop");
+	if (ipc_recv(s->maildrop_fd, &m) != 1) {
+		reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try again "
+		    "later");
+		session_end(s, "maildrop process failed");
+	}
+	if (m.type == IPC_MSG_FD && m.len == 0 && m.fd != -1)
+		return m.fd;
+	if (m.type != IPC_MSG_GONE || m.len != 0 || m.fd != -1)
+		fatalx("invalid reply from maildrop");
+	reply(s, "-ERR [SYS/TEMP] message %u vanished or changed since "
+	    "login", n);
+	return -1;
+}
+
+static void
+session_close_msg(struct session *s, int fd)
+{
+	if (s->maildir)
+		close(fd);
+}
+
 static int
 cmd_retr(struct session *s, int argc, char **argv)
 {
 	struct mbox_msg	*m;
 	uint32_t	 n;
-	int		 bad;
+	int		 bad, fd;
 
 	(void)argc;
 	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
 		return bad ? -1 : 0;
+	if ((fd = session_open_msg(s, n)) == -1)
+		return 0;
 	reply(s, "+OK %lld octets", (long long)m->size);
-	session_stream(s, m, -1);
+	session_stream(s, m, fd, -1);
+	session_close_msg(s, fd);
+	s->whole[n - 1] = 1;
 	s->retrieved++;
 	s->retrieved_octets += m->size;
 	return 0;
@@ -692,7 +745,7 @@ cmd_top(struct session *s, int argc, char **argv)
 {
 	struct mbox_msg	*m;
 	uint32_t	 n, lines;
-	int		 bad;
+	int		 bad, fd;
 
 	(void)argc;
 	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
@@ -701,8 +754,11 @@ cmd_top(struct session *s, int argc, char **argv)
 		reply(s, "-ERR invalid number of lines");
 		return -1;
 	}
+	if ((fd = session_open_msg(s, n)) == -1)
+		return 0;
 	reply(s, "+OK top of message follows");
-	session_stream(s, m, lines);
+	session_stream(s, m, fd, lines);
+	session_close_msg(s, fd);
 	return 0;
 }
 
@@ -736,34 +792,50 @@ cmd_rset(struct session *s, int argc, char **argv)
 	return 0;
 }
 
-/* QUIT in TRANSACTION: the maildrop process commits the deletions. */
+/* Sends the indexes of the messages marked in marks, in batches. */
 static void
-session_update(struct session *s)
+session_send_marks(struct session *s, uint32_t type,
+    const unsigned char *marks)
 {
-	static struct ipc_msg	 m;
-	uint32_t		 batch[IPC_MAX_PAYLOAD / sizeof(uint32_t)];
-	uint32_t		 left;
-	size_t			 i, n = 0;
+	uint32_t	 batch[IPC_MAX_PAYLOAD / sizeof(uint32_t)];
+	size_t		 i, n = 0;
 
 	for (i = 0; i < s->count; i++) {
-		if (!s->deleted[i])
+		if (!marks[i])
 			continue;
 		batch[n++] = i;
 		if (n == sizeof(batch) / sizeof(batch[0]) || i + 1 == s->count) {
-			if (ipc_send(s->maildrop_fd, IPC_DELETE, batch,
+			if (ipc_send(s->maildrop_fd, type, batch,
 			    n * sizeof(batch[0]), -1) == -1)
 				fatal("send to maildrop");
 			n = 0;
 		}
 	}
-	if (n > 0 && ipc_send(s->maildrop_fd, IPC_DELETE, batch,
+	if (n > 0 && ipc_send(s->maildrop_fd, type, batch,
 	    n * sizeof(batch[0]), -1) == -1)
 		fatal("send to maildrop");
+}
+
+/* QUIT in TRANSACTION: the maildrop process commits the deletions (and
+ * in a Maildir marks the messages retrieved whole seen). */
+static void
+session_update(struct session *s)
+{
+	static struct ipc_msg	 m;
+	uint32_t		 left;
+
+	session_send_marks(s, IPC_DELETE, s->deleted);
+	if (s->maildir)
+		session_send_marks(s, IPC_SEEN, s->whole);
 	if (ipc_send(s->maildrop_fd, IPC_COMMIT, NULL, 0, -1) == -1)
 		fatal("send to maildrop");
 	if (ipc_recv(s->maildrop_fd, &m) != 1) {
-		reply(s, "-ERR [SYS/TEMP] update of maildrop interrupted, it "
-		    "will be finished at the next login");
+		if (s->maildir)
+			reply(s, "-ERR [SYS/TEMP] update of maildrop "
+			    "interrupted, some messages may not be deleted");
+		else
+			reply(s, "-ERR [SYS/TEMP] update of maildrop "
+			    "interrupted, it will be finished at the next login");
 		s->ndeleted = 0;
 		session_end(s, "maildrop process failed during the commit");
 	}
