@@ -10,5 +10,5 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	gcc clang make pkg-config libc6-dev libtls-dev libcrypt-dev \
 	systemd openssl ca-certificates curl fetchmail mpop procmail \
-	python3 mandoc passwd valgrind cppcheck clang-tidy \
+	python3 mandoc passwd valgrind cppcheck clang-tidy maildrop \
 	libclang-rt-14-dev
