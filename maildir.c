@@ -761,6 +761,9 @@ maildir_main(const char *path, int session_fd)
 	/* opened before the sandbox: a missing Maildir is an empty one */
 	maildir_open(&md, dir, sizeof(dir));
 	sandbox_maildrop(dir, 1);
+#ifdef POP3D_TEST_HOOKS
+	sandbox_test_escape("maildrop");	/* prove the sandbox holds */
+#endif
 	if (md.fd != -1 && (rv = maildir_scan(&md)) != MBOX_OK)
 		maildir_refuse(&md, rv == MBOX_TOOBIG ? MAILDROP_PERM :
 		    MAILDROP_TEMP, mbox_strerror(rv));

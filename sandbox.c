@@ -215,7 +215,9 @@ static const struct sock_filter maildir_filter[] = {
 	ALLOW(__NR_getdents64),		/* readdir of new/ and cur/ */
 	ALLOW(__NR_newfstatat),		/* is a message where it was */
 	ALLOW(__NR_fstat),
-	ALLOW(__NR_fcntl),		/* fdopendir checks its descriptor */
+	/* fdopendir checks its descriptor's mode and sets FD_CLOEXEC */
+	ALLOW_ARG(__NR_fcntl, 1, F_GETFL),
+	ALLOW_ARG(__NR_fcntl, 1, F_SETFD),
 	ALLOW(__NR_pread64),		/* the scan's CRLF sizes */
 	ALLOW(__NR_faccessat),		/* a seen name already taken */
 #ifdef __NR_faccessat2
