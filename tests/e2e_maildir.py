@@ -488,3 +488,49 @@ class Clients(MaildirCase):
         self.assertEqual(self.listing("new"), [])
         self.assertEqual(len(self.listing("cur")), len(self.msgs))
         self.assertTrue(all(n.endswith(":2,S") for n in self.listing("cur")))
+
+
+class Sandbox(MaildirCase):
+    """The maildrop process of a Maildir under its own Landlock rule and
+    seccomp filter (the test build's probes)."""
+
+    def crash_server(self, env):
+        srv = Server(self.default_args(), self.logdir, binary=CRASHTEST, env=env)
+        self.servers.append(srv)
+        self._srv = srv
+        return srv
+
+    def test_landlock_keeps_maildrop_in_maildir(self):
+        inside = os.path.join(self.md, "new", self.put(b"Subject: in\n\nx\n"))
+        # alice may read these, but they are outside her Maildir
+        outside = os.path.join(self.env.home("alice"), "secret")
+        with open(outside, "wb") as f:
+            f.write(b"not mail\n")
+        os.chown(outside, USERS["alice"][1], USERS["alice"][2])
+        sibling = os.path.join(self.spool, "alice-other")
+        with open(sibling, "wb") as f:
+            f.write(b"not mail\n")
+        os.chown(sibling, USERS["alice"][1], USERS["alice"][2])
+        self.crash_server({"POP3D_TEST_OPEN_PROBE": ":".join([inside, outside, sibling])})
+        c = self.login()
+        self.assertEqual(self.retr(c, 1)[1], ref(b"Subject: in\n\nx\n").wire)
+        self.quit(c)
+        log = self.srv.log()
+        self.assertIn("test build: open %s: opened" % inside, log)
+        self.assertIn("test build: open %s: Permission denied" % outside, log)
+        self.assertIn("test build: open %s: Permission denied" % sibling, log)
+        # and the seen marking, a move from new/ to cur/, was allowed
+        self.assertEqual(self.listing("cur"), [os.path.basename(inside) + ":2,S"])
+
+    def test_seccomp_kills_maildir_maildrop(self):
+        self.put(b"Subject: in\n\nx\n")
+        self.crash_server({"POP3D_TEST_SANDBOX_ESCAPE": "maildrop:mmap-exec"})
+        c = self.connect()
+        c.cmd("USER alice")
+        self.assertReply(c.cmd("PASS " + password("alice")),
+                         "-ERR [SYS/TEMP] maildrop unavailable")
+        c.close()
+        self.assertTrue(self.srv.wait_idle())
+        log = self.srv.log()
+        self.assertIn("[maildrop] test build: trying mmap-exec", log)
+        self.assertIn("maildrop process killed by signal 31", log)
