@@ -106,12 +106,15 @@
 
 /*
  * Output is built in buffers of this size so that TLS writes full-size
- * 16 KB records and plain writes few system calls.
+ * 16 KB records (RFC 8446 5.1: TLS_RECORD, the most a record holds) and
+ * plain writes few system calls.
  */
-#define OUTPUT_BUFFER		(64 * 1024)
+#define OUTPUT_BUFFER		(256 * 1024)
+#define TLS_RECORD		16384
 
-/* Read size when streaming a message from the mailbox. */
-#define MAILBOX_READ_BUFFER	(64 * 1024)
+/* Read size when streaming a message from the mailbox; the transform
+ * writes at most twice as much. */
+#define MAILBOX_READ_BUFFER	(128 * 1024)
 
 /*
  * The PROXY protocol (haproxy.org proxy-protocol.txt).  A v1 header is

@@ -482,6 +482,10 @@ int	 io_write(struct io *, const void *, size_t);
 /* io_flush: writes all buffered output; returns 0, or -1 on error or
  * timeout. */
 int	 io_flush(struct io *);
+/* io_flush_records: writes buffered output in whole TLS records (all of
+ * it when TLS is not active), keeping the rest; returns 0, or -1 on
+ * error or timeout. */
+int	 io_flush_records(struct io *);
 /* io_starttls: discards unread input and does the server handshake;
  * returns 0, or -1 after logging why. */
 int	 io_starttls(struct io *);

@@ -665,8 +665,10 @@ session_stream(struct session *s, const struct mbox_msg *m, int fd,
 		pos += n;
 		left -= n;
 		for (done = 0; done < (size_t)n && !x.done; done += used) {
+			/* full TLS records, or large plain writes */
 			room = sizeof(s->io.wbuf) - s->io.wlen;
-			if (room < 4096 && io_flush(&s->io) == -1)
+			if (room < 2 * TLS_RECORD &&
+			    io_flush_records(&s->io) == -1)
 				session_end(s, "connection lost");
 			room = sizeof(s->io.wbuf) - s->io.wlen;
 			chunk = (size_t)n - done < room / 2 ?

@@ -347,6 +347,22 @@ io_flush(struct io *io)
 	return rv;
 }
 
+int
+io_flush_records(struct io *io)
+{
+	size_t	 n = io->wlen;
+
+	if (io->tls != NULL)
+		n -= n % TLS_RECORD;
+	if (io_send(io, io->wbuf, n) == -1) {
+		io->wlen = 0;
+		return -1;
+	}
+	memmove(io->wbuf, io->wbuf + n, io->wlen - n);
+	io->wlen -= n;
+	return 0;
+}
+
 char *
 io_reserve(struct io *io, size_t n)
 {
