@@ -245,6 +245,31 @@ maildrop_unlock(struct maildrop *md)
 	maildrop_fcntl_unlock(md);
 }
 
+/*
+ * Opens the mailbox without touching its access time where the kernel
+ * lets us (the owner may): procmail, finding the file read since its
+ * last write, sleeps a second holding both locks so that mail readers
+ * see new mail, and every login would cost the deliveries that second.
+ */
+#ifdef O_NOATIME
+static int	 maildrop_noatime = O_NOATIME;	/* 0 once refused */
+#else
+static int	 maildrop_noatime;
+#endif
+
+static int
+maildrop_open_file(const char *path, int flags)
+{
+	int	 fd;
+
+	if (maildrop_noatime != 0 &&
+	    ((fd = open(path, flags | maildrop_noatime)) != -1 ||
+	    errno != EPERM))
+		return fd;
+	maildrop_noatime = 0;
+	return open(path, flags);
+}
+
 /* Opens the maildrop as only a regular file of the user's may be. */
 static void
 maildrop_open(struct maildrop *md)
@@ -261,12 +286,12 @@ maildrop_open(struct maildrop *md)
 	    md->path, JOURNAL_SUFFIX) >= sizeof(md->journal))
 		maildrop_refuse(md, MAILDROP_PERM, "maildrop path too long");
 
-	md->fd = open(md->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-	    O_CLOEXEC);
+	md->fd = maildrop_open_file(md->path, O_RDWR | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (md->fd == -1 && (errno == EROFS || errno == EACCES)) {
 		md->readonly = 1;
-		md->fd = open(md->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_NOCTTY | O_CLOEXEC);
+		md->fd = maildrop_open_file(md->path, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	}
 	if (md->fd == -1) {
 		if (errno == ENOENT)
@@ -292,7 +317,8 @@ maildrop_open(struct maildrop *md)
 		    "maildrop is not owned by the user");
 	if (st.st_size > MAX_MAILDROP_SIZE)
 		maildrop_refuse(md, MAILDROP_PERM, "maildrop is too large");
-	if (fcntl(md->fd, F_SETFL, 0) == -1)
+	/* blocking I/O from here on; O_NOATIME, if we got it, stays */
+	if (fcntl(md->fd, F_SETFL, maildrop_noatime) == -1)
 		maildrop_refuse(md, MAILDROP_TEMP, "fcntl: %s",
 		    strerror(errno));
 }
@@ -467,8 +493,8 @@ maildrop_send_index(struct maildrop *md)
 			fatal("send index");
 	}
 	if (md->fd != -1) {
-		rdfd = open(md->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+		rdfd = maildrop_open_file(md->path, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
 		if (rdfd == -1 || fstat(rdfd, &a) == -1 ||
 		    fstat(md->fd, &b) == -1 || a.st_dev != b.st_dev ||
 		    a.st_ino != b.st_ino)
