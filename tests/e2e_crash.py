@@ -27,6 +27,7 @@ import collections
 import grp
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -197,6 +198,267 @@ for _kind in ("mail", "home"):
         _u += 1
         setattr(StaleJournal, "test_%s_%s" % (_kind, _how),
                 (lambda k, h, u: lambda self: self.stale_case(k, "crash%d" % u, h))(_kind, _how, _u))
+
+
+# ----------------------------------------------------------------------
+# Dot-locks: which are stale, which are not.
+# ----------------------------------------------------------------------
+
+def dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def boot_time():
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("btime "):
+                return int(line.split()[1])
+    raise RuntimeError("no btime in /proc/stat")
+
+
+IN_USE_LOGIN = "-ERR [IN-USE] maildrop is locked by another program"
+
+
+class DotLocks(CrashCase):
+    """Each case in a spool the user cannot write (the monitor makes the
+    locks) and in her own directory (the maildrop process does)."""
+
+    KINDS = (("mail", 0), ("home", 1))
+
+    def setup_lock(self, kind, user, content, mtime=None):
+        template, path, d = self.spool(kind, user)
+        data = small_mbox(3)
+        put_file(path, data, uid_of(user))
+        lock = path + ".lock"
+        with open(lock, "wb") as f:
+            f.write(content)
+        os.chmod(lock, 0o644)
+        if mtime is not None:
+            os.utime(lock, (mtime, mtime))
+        return template, path, lock, data
+
+    def delivers_at_once(self, user, path):
+        """procmail, as the user, can deliver now (its lock timeout is
+        1024 s: it would not if the lock were still there)."""
+        rc = self.rcfile(":0:\n%s\n" % path)
+        before = read(path)
+        msg = procmail_msg(b"after-%s" % user.encode())
+        t0 = time.monotonic()
+        r = procmail(uid_of(user), rc, msg, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - t0, 5, "procmail waited for a lock")
+        self.assertEqual(read(path), before + msg + b"\n")
+        self.assertFalse(os.path.exists(path + ".lock"))
+
+    def removed_case(self, content, mtime, why):
+        for kind, i in self.KINDS:
+            with self.subTest(kind):
+                user = "crash%d" % (self.BASE + i)
+                template, path, lock, data = self.setup_lock(kind, user, content(), mtime)
+                t0 = time.monotonic()
+                lines, rc, log = self.pipe_run(user, template, ["DELE 1", "QUIT"])
+                took = time.monotonic() - t0
+                self.assertEqual(rc, 0, log)
+                self.assertTrue(lines[2].startswith("+OK maildrop has 3 messages"),
+                                "%s: %r after %.1f s, log:\n%s" % (kind, lines[2:3], took, log))
+                self.assertLess(took, 5, "waited for a stale lock")
+                self.assertEqual(lines[-1], "+OK pop3d signing off (2 messages left)", log)
+                self.assertRegex(log, r"removed stale dot-lock %s\.lock holding \"[^\"]*\": %s"
+                                 % (os.path.basename(path), why))
+                self.assertFalse(os.path.exists(lock))
+                self.assertEqual(read(path), kept_bytes(data, pt.parse_mbox(data), {1}))
+                self.delivers_at_once(user, path)
+
+    def test_dead_pid(self):
+        self.BASE = 51
+        self.removed_case(lambda: b"%d\n" % dead_pid(), None, "its process is gone")
+
+    def test_older_than_boot(self):
+        # a live pid (this process): only the boot time makes it stale
+        self.BASE = 53
+        self.removed_case(lambda: b"%d\n" % os.getpid(), boot_time() - 60,
+                          "made before the system booted")
+
+    def test_kept_while_fresh(self):
+        """A live pid of another user (root's, this process: EPERM for the
+        user), an empty lock and garbage: the age rule, so [IN-USE] after
+        the lock wait, and the lock untouched.  All six at once."""
+        cases = [("live", b"%d\n" % os.getpid()), ("empty", b""),
+                 ("garbage", b"-12 x\x01\xff\n")]
+        runs = []
+        u = 55
+        for name, content in cases:
+            for kind, _ in self.KINDS:
+                user = "crash%d" % u
+                u += 1
+                template, path, lock, data = self.setup_lock(kind, user, content)
+                runs.append({"case": "%s/%s" % (name, kind), "user": user, "template": template,
+                             "path": path, "lock": lock, "data": data,
+                             "state": pt.file_state(lock)})
+
+        def run(r):
+            t0 = time.monotonic()
+            r["out"] = self.pipe_run(r["user"], r["template"], ["QUIT"])
+            r["took"] = time.monotonic() - t0
+        threads = [threading.Thread(target=run, args=(r,)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for r in runs:
+            with self.subTest(r["case"]):
+                lines, rc, log = r["out"]
+                self.assertEqual(lines[2], IN_USE_LOGIN, log)
+                self.assertGreaterEqual(r["took"], LOCK_WAIT - 0.5)
+                self.assertLess(r["took"], LOCK_WAIT + 10)
+                self.assertNotIn("removed stale dot-lock", log)
+                self.assertEqual(pt.file_state(r["lock"]), r["state"], "the lock was touched")
+                self.assertEqual(read(r["path"]), r["data"])
+
+    def test_zero_while_procmail_holds_it(self):
+        """procmail holds the lock (it writes 0 into it) while a filter
+        sleeps: the login waits for it, then gets the mailbox with that
+        delivery in it; procmail's delivery is whole."""
+        for kind, i in self.KINDS:
+            with self.subTest(kind):
+                user = "crash%d" % (61 + i)
+                template, path, d = self.spool(kind, user)
+                data = small_mbox(3)
+                put_file(path, data, uid_of(user))
+                mark = os.path.join(self.cenv.home(user), "pm-started")
+                if os.path.exists(mark):
+                    os.unlink(mark)
+                rc = self.rcfile(":0 w:%s.lock\n| /bin/sh -c 'touch %s; sleep 3; cat >> %s'\n"
+                                 % (path, mark, path))
+                msg = procmail_msg(b"held-%s" % user.encode(), 4000)
+                pm = subprocess.Popen(["setpriv", "--reuid=%d" % uid_of(user),
+                                       "--regid=%d" % mail_gid(), "--clear-groups",
+                                       "procmail", "-m", rc],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+                try:
+                    pm.stdin.write(msg)
+                    pm.stdin.close()
+                    deadline = time.monotonic() + 20
+                    while not os.path.exists(mark):
+                        self.assertIsNone(pm.poll(), "procmail ended early")
+                        self.assertLess(time.monotonic(), deadline, "procmail's filter did not start")
+                        time.sleep(0.01)
+                    self.assertEqual(read(path + ".lock"), b"0")
+                    lines, rc_, log = self.pipe_run(user, template, ["STAT", "QUIT"])
+                    self.assertIsNotNone(pm.poll(), "logged in while procmail held the lock")
+                finally:
+                    if pm.poll() is None:
+                        pm.wait(30)
+                self.assertEqual(pm.returncode, 0, pm.stderr.read())
+                self.assertNotIn("removed stale dot-lock", log)
+                want = data + msg + b"\n"     # procmail ends it with an empty line
+                self.assertEqual(read(path), want, "procmail's delivery was disturbed")
+                self.assertLoginMatches(lines[2], want)
+                self.assertFalse(os.path.exists(path + ".lock"))
+
+
+# ----------------------------------------------------------------------
+# A stream of deliveries does not starve logins.
+# ----------------------------------------------------------------------
+
+def cpu_hog():
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+class Fairness(CrashCase):
+    USER = "crash70"
+    LOGINS = 20
+    RATE = 10           # deliveries a second, at least
+    DELIVERY_AGENTS = 6
+
+    def deliver_loop(self, uid, rc, stop, delivered, failures, lock, n0):
+        i = n0
+        while not stop.is_set():
+            i += 1
+            tag = b"fair-%d" % i
+            msg = procmail_msg(tag, 4096)
+            t0 = time.monotonic()
+            try:
+                r = procmail(uid, rc, msg, timeout=60)
+            except subprocess.TimeoutExpired:
+                failures.append("procmail %d timed out" % i)
+                continue
+            with lock:
+                if r.returncode == 0:
+                    delivered.append((time.monotonic(), message_id(msg), time.monotonic() - t0))
+                else:
+                    failures.append("procmail %d: %d %r" % (i, r.returncode, r.stderr[-200:]))
+
+    def test_logins_with_procmail_delivering(self):
+        user = self.USER
+        uid = uid_of(user)
+        template, path, d = self.spool("mail", user)
+        data = small_mbox(5)
+        put_file(path, data, uid)
+        originals = [message_id(m.raw) for m in pt.parse_mbox(data)]
+        # procmail retries a busy lock at once, as a stream of queued
+        # deliveries would (the hardest case for a login), but after a
+        # few tries it sleeps a second: a queue of DELIVERY_AGENTS at a
+        # time keeps the rate up
+        rc = self.rcfile("LOCKSLEEP=0\n:0:\n%s\n" % path)
+        stop = threading.Event()
+        lock = threading.Lock()
+        delivered, failures = [], []
+        hog = cpu_hog()
+        threads = [threading.Thread(target=self.deliver_loop, daemon=True,
+                                    args=(uid, rc, stop, delivered, failures, lock, k * 100000))
+                   for k in range(self.DELIVERY_AGENTS)]
+        waits = []
+        try:
+            for t in threads:
+                t.start()
+            # the stream is up before the first login
+            deadline = time.monotonic() + 20
+            while len(delivered) < 5:
+                self.assertLess(time.monotonic(), deadline, "procmail does not deliver")
+                time.sleep(0.05)
+            t_start = time.monotonic()
+            n_start = len(delivered)
+            for i in range(self.LOGINS):
+                p = self.pipe(template)
+                p.send("USER %s\r\n" % user)
+                self.assertEqual(p.readline(), "+OK pop3d ready")
+                self.assertEqual(p.readline(), "+OK send PASS")
+                t0 = time.monotonic()
+                p.send("PASS %s\r\n" % pw_of(user))
+                r = p.readline(timeout=LOCK_WAIT + 20)
+                waits.append(time.monotonic() - t0)
+                self.assertTrue(r is not None and r.startswith("+OK maildrop has "),
+                                "login %d of %d: %r after %.1f s (waits so far %s); log:\n%s"
+                                % (i + 1, self.LOGINS, r, waits[-1],
+                                   ["%.2f" % w for w in waits], p.log()))
+                p.send("QUIT\r\n")
+                out, code, log = p.finish()
+                self.assertIn("+OK pop3d signing off", out, log)
+            t_end = time.monotonic()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(120)
+            hog.kill()
+            hog.wait()
+        during = [m for t, m, _ in delivered if t_start <= t <= t_end]
+        took = sorted(x for t, _, x in delivered if t_start <= t <= t_end)
+        rate = len(during) / (t_end - t_start)
+        sys.stderr.write("\nFairness: %d logins in %.1f s, waits for the maildrop: max %.2f s, "
+                         "mean %.2f s; %d deliveries meanwhile, %.1f a second, each %.2f s (median), "
+                         "%.2f s (max)\n"
+                         % (self.LOGINS, t_end - t_start, max(waits), sum(waits) / len(waits),
+                            len(during), rate, took[len(took) // 2] if took else 0,
+                            took[-1] if took else 0))
+        self.assertEqual(failures[:5], [])
+        self.assertGreaterEqual(rate, self.RATE, "procmail delivered too slowly to test anything")
+        final = [message_id(m.raw) for m in pt.parse_mbox(read(path))]
+        self.assertEqual(len(final), len(set(final)), "a message twice")
+        self.assertEqual(set(final), set(originals) | {m for _, m, _ in delivered})
 
 
 if __name__ == "__main__":
