@@ -102,9 +102,11 @@ test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run
 
 # Compares pop3d with popa3d and Dovecot on this machine, in one run;
-# run by hand as root: it installs the competitors (see bench/bench.py).
+# run as root: it installs the competitors (see bench/bench.py).  make
+# bench QUICK=1: small mailboxes, a check rather than a measurement.
+BENCH_1=	--quick
 bench: ${PROG}
-	python3 bench/bench.py
+	python3 bench/bench.py ${BENCH_${QUICK}}
 
 # make fuzz: each libFuzzer target in fuzz/ for FUZZTIME seconds (clang).
 FUZZTIME=	60

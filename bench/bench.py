@@ -4,55 +4,45 @@
 README
 ======
 
-What it measures, for each server, on the same generated mailboxes:
+What it measures, for each server, on the same generated mailboxes, with
+pop3bench (bench/pop3bench.c, a small client in C built here, so that the
+client is never the limit), each row a target of issue 11:
 
-  1. login -> STAT: the time from sending PASS to the STAT reply (password
-     check, opening and scanning the mailbox), median of --runs sessions,
-     on a 1-message mailbox (the fixed cost) and on 100,000 small messages
-     (the scan cost);
-  2. RETR of every message of a ~300 MB mailbox with a client that
-     pipelines (a window of 64 outstanding RETRs), in MB/s (10^6 bytes of
-     the wire, dot-stuffing and "+OK" lines included), median of runs;
-  3. QUIT that deletes the first 10% of the messages of that mailbox: the
-     time from sending QUIT to the server closing the connection, on a
-     fresh copy each time; the result is checked (count and first
-     Message-ID of what is left).  A second row adds the time of an
-     fsync(2) of the mailbox by the benchmark right after: the time to a
-     durable result, for servers that leave the writing to the kernel;
-  4. QUIT that deletes only message 1 (the oldest) of a mailbox of 2,000
-     small messages (~1 MB): what a client that keeps mail on the server
-     for N days does every day;
-  5. peak memory of cases 1 and 2: VmHWM from /proc/PID/status of every
-     process of the session, sampled every few ms and again at the end of
-     the work, summed over the processes (shared pages such as libc count
-     once per process).  VmHWM hides memory that is freed before a larger
-     use (a yescrypt hash takes ~16 MB for a moment), so case 1 also gives
-     the VmRSS summed right after STAT, as the difference between the
-     100,000-message and the 1-message mailbox: the index the session
-     holds.
+  1. login + STAT + QUIT on a small mailbox: the median time of a whole
+     session, of --sessions sessions in a row; then two clients at once,
+     --sessions each: sessions per second;
+  2. a first login on a 1 GB mailbox (about 47,000 messages): the time
+     from sending PASS to the STAT reply; Dovecot's index is removed
+     before (cold), and a second session shows it warm;
+  3. the download of every message of that mailbox (RETR, 64 commands
+     in flight), plain and over STLS: the server's CPU time per 10^9
+     octets of mailbox, from the kernel's accounting of the server's
+     whole process tree (/proc/PID/stat utime, stime, cutime, cstime)
+     between the moments pop3bench pauses after STAT and before QUIT.
+     pop3bench hashes every message it receives, dot-stuffing undone,
+     and the digest must be that of the mailbox as the contract says
+     RETR sends it: every byte is checked;
+  4. DELE 1 + QUIT on a 200 MB mailbox: the time from QUIT to the close,
+     and with an fsync of the mailbox by the benchmark after it (what a
+     server left to the kernel); then one more session under strace for
+     the number of fsync/fdatasync calls and the time in them.  The
+     result is checked (count and first Message-ID of what is left);
+  5. memory: the proportional set size (/proc/PID/smaps_rollup, so that
+     shared library pages count once) summed over the session's
+     processes, after STAT and after the download of case 3.
 
-Extra rows: login -> STAT on the 300 MB mailbox, and QUIT after the RETRs
-of case 2 (no deletions; Dovecot writes its Status headers then).
+It prints the medians, then each target as a ratio of this run and
+whether it is met.  Only ratios measured in the same run mean anything:
+the machines are shared and noisy.  Servers take turns run by run.  Every
+mailbox is copied in and fsync'ed before a case, with its mtime an hour
+back (popa3d sleeps a second at login after a mailbox changed within the
+last second).  The password is set with sha512crypt for all of them.
 
-It prints a table of absolute numbers and the ratios pop3d / other.  Times:
-a ratio below 1 means pop3d is faster; throughput: above 1 means pop3d is
-faster; memory: below 1 means pop3d uses less.  Only ratios measured in
-the same run mean anything: the machines are shared and noisy.  The
-servers take turns run by run (pop3d, popa3d, dovecot, pop3d, ...) so a
-noisy moment hits all of them.  Every mailbox is copied in and fsync'ed
-before a session: each server starts from the same file, hot in the page
-cache, with no dirty pages of the copy left to flush.  Its mtime is set an
-hour back, as if the last delivery was an hour ago (popa3d sleeps a
-second at login after a mailbox changed within the last second).
+How to run (as root, on Debian 12, by hand):
 
-How to run (as root, on Debian 12, by hand -- never in CI):
-
-    make pop3d && python3 bench/bench.py           # or: make bench
-    python3 bench/bench.py --quick                 # small sizes, a smoke test
-    python3 bench/bench.py --servers pop3d,dovecot --runs 3
-
-One run takes about 3 minutes; generating the mailboxes the first time
-adds a few seconds.  --cases 1,3 runs only some cases.
+    make bench                     # the full run: about 15 minutes
+    make bench QUICK=1             # 20 MB and 10 MB, 2 runs: a check
+    python3 bench/bench.py --servers pop3d,popa3d --runs 3 --cases login
 
 What it changes on the machine (run it only where that is acceptable):
 
@@ -71,31 +61,29 @@ What it changes on the machine (run it only where that is acceptable):
   - sets a random password on pop3bench for the run (chpasswd, so every
     server checks it through shadow/PAM) and locks it again at the end;
   - writes /var/mail/pop3bench (0600, owned by pop3bench), removed at the
-    end, and keeps the generated mailboxes (~360 MB), logs, the Dovecot
-    configuration and state under /var/tmp/pop3bench for the next run
-    (--clean removes it all).
+    end, and keeps the generated mailboxes (~1.2 GB), their digests, a
+    self-signed certificate, the client, logs, the Dovecot configuration
+    and state under /var/tmp/pop3bench for the next run (--clean removes
+    it all).
 
 How each server runs, all on 127.0.0.1 only, on free ports:
 
-  - pop3d: ./pop3d -P -d (system accounts) under
+  - pop3d: ./pop3d -P -d -c CERT -k KEY (system accounts) under
     systemd-socket-activate --accept --inetd;
   - popa3d: the Debian binary in inetd mode (no -D) under
-    systemd-socket-activate --accept --inetd;
+    systemd-socket-activate --accept --inetd; it has no TLS;
   - Dovecot: its own master (dovecot -F -c /var/tmp/pop3bench/dovecot/
     dovecot.conf, separate base_dir), listening on 127.0.0.1 only, with
     the real login path: pop3-login, auth (passdb PAM, userdb passwd),
-    then the pop3 process; mbox:/var/mail/%u, ssl = no,
-    disable_plaintext_auth = no.  Its index files are removed before each
-    session ("cold": a mailbox it has never seen); case 1 also shows a
-    "warm" login, a second session on the unchanged mailbox with the
-    index in place.  Memory counts the session's pop3-login and pop3
-    processes; the shared daemons are reported on their own.
+    then the pop3 process; mbox:/var/mail/%u, STLS with the same
+    certificate, disable_plaintext_auth = no.  Its memory counts the
+    session's pop3-login and pop3 processes.
 
 Every process it starts is stopped at the end by its PID.  A server that
 cannot be set up or fails a case is reported as such, and the others are
-still measured.
+still measured; the exit status is 1 if anything failed.
 
-Standard library only.
+Standard library only (and strace for the fsync count, if present).
 """
 
 import argparse
@@ -104,7 +92,9 @@ import json
 import os
 import pwd
 import grp
+import hashlib
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -112,7 +102,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -126,16 +115,20 @@ POPA3D_DIR = os.path.join(WORK, "popa3d")
 POPA3D_BIN = os.path.join(POPA3D_DIR, "root", "usr", "sbin", "popa3d")
 DOVECOT_DIR = os.path.join(WORK, "dovecot")
 
+CERT = os.path.join(WORK, "cert.pem")
+KEY = os.path.join(WORK, "key.pem")
+CLIENT = os.path.join(WORK, "pop3bench")
+
 USER = "pop3bench"
 SPOOL = "/var/mail/" + USER
+# a second user, for two sessions at once (pop3d serves one a user)
+USER2 = "pop3bench2"
 HOST = "127.0.0.1"
 IO_TIMEOUT = 300.0
-RETR_WINDOW = 64
-SAMPLE_INTERVAL = 0.005
 
 # mailbox generator version: bump when the generator changes, so that
 # cached mailboxes are made again
-GEN_VERSION = 1
+GEN_VERSION = 2
 
 
 def say(msg):
@@ -311,9 +304,10 @@ def gen_small(path, count, seed=1):
 
 
 def gen_big(path, target, seed=2):
-    """Messages of 1 KB to 1 MB (log-uniform, ~144 KB on average), mostly
-    base64 lines as attachments are, with a few lines that need
-    dot-stuffing and some ">From " lines, until TARGET octets."""
+    """Messages of 1 KB to 100 KB (log-uniform, ~21 KB on average: 1 GB
+    is about 47,000 messages), mostly base64 lines as attachments are,
+    with a few lines that need dot-stuffing and some ">From " lines,
+    until TARGET octets."""
     rng = random.Random(seed)
     pool = []
     for k in range(16384):
@@ -332,7 +326,7 @@ def gen_big(path, target, seed=2):
     i = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
         while total < target:
-            size = int(10 ** rng.uniform(3, 6))
+            size = int(10 ** rng.uniform(3, 5))
             h = headers(rng, i, b"big", b"big message %d, about %d octets"
                         % (i, size))
             h = h[:-1] + (b"MIME-Version: 1.0\n"
@@ -374,17 +368,18 @@ class Mailbox:
         self.kind = kind        # Message-ID <KIND.N@bench.example>
 
 
-def make_mailboxes(small_count, big_bytes, oldest_count):
+def make_mailboxes(big_bytes, mid_bytes, small_count):
+    """The 1 GB mailbox of the scan and download cases, the 200 MB one of
+    the commit case, a small one for logins; each made once, kept."""
     os.makedirs(MBOX_DIR, exist_ok=True)
     boxes = {}
     specs = [
-        ("one", "one-v%d.mbox" % GEN_VERSION, lambda p: gen_small(p, 1, 3)),
-        ("small", "small-%d-v%d.mbox" % (small_count, GEN_VERSION),
-         lambda p: gen_small(p, small_count)),
         ("big", "big-%d-v%d.mbox" % (big_bytes, GEN_VERSION),
          lambda p: gen_big(p, big_bytes)),
-        ("oldest", "small-%d-v%d.mbox" % (oldest_count, GEN_VERSION),
-         lambda p: gen_small(p, oldest_count)),
+        ("mid", "big-%d-v%d.mbox" % (mid_bytes, GEN_VERSION),
+         lambda p: gen_big(p, mid_bytes, seed=4)),
+        ("small", "small-%d-v%d.mbox" % (small_count, GEN_VERSION),
+         lambda p: gen_small(p, small_count)),
     ]
     for name, fname, gen in specs:
         path = os.path.join(MBOX_DIR, fname)
@@ -395,17 +390,17 @@ def make_mailboxes(small_count, big_bytes, oldest_count):
             say("  %.1f s" % (time.monotonic() - t))
         n, size, _ = mbox_count(path)
         boxes[name] = Mailbox(name, path, n, size,
-                              "big" if name == "big" else "small")
+                              "small" if name == "small" else "big")
     return boxes
 
 
-def install_mailbox(src, uid, gid):
+def install_mailbox(src, uid, gid, spool=SPOOL):
     """Copies SRC to the spool, 0600, owned by the user, fsync'ed."""
-    for leftover in (SPOOL + ".lock", SPOOL + ".pop3d-journal"):
+    for leftover in (spool + ".lock", spool + ".pop3d-journal"):
         if os.path.lexists(leftover):
             say("  note: removing leftover %s" % leftover)
             os.unlink(leftover)
-    tmp = SPOOL + ".bench-tmp"
+    tmp = spool + ".bench-tmp"
     with open(src, "rb") as fi, open(tmp, "wb") as fo:
         shutil.copyfileobj(fi, fo, 1 << 20)
         fo.flush()
@@ -416,8 +411,8 @@ def install_mailbox(src, uid, gid):
         past = time.time() - 3600
         os.utime(fo.fileno(), (past, past))
         os.fsync(fo.fileno())
-    os.rename(tmp, SPOOL)
-    d = os.open(os.path.dirname(SPOOL), os.O_RDONLY | os.O_DIRECTORY)
+    os.rename(tmp, spool)
+    d = os.open(os.path.dirname(spool), os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(d)
     finally:
@@ -454,20 +449,23 @@ def ensure_root_dir(path):
 
 
 def setup_bench_user():
-    ensure_user(USER, "/nonexistent", system=False)
+    """Both users get the same random password, as sha512crypt."""
     pw = secrets.token_urlsafe(18)
-    run(["chpasswd"], input=("%s:%s\n" % (USER, pw)).encode())
+    for u in (USER, USER2):
+        ensure_user(u, "/nonexistent", system=False)
+        run(["chpasswd", "-c", "SHA512"], input=("%s:%s\n" % (u, pw)).encode())
     pwent = pwd.getpwnam(USER)
     return pw, pwent.pw_uid, pwent.pw_gid
 
 
 def lock_bench_user():
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        return
-    subprocess.run(["usermod", "-L", USER], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    for u in (USER, USER2):
+        try:
+            pwd.getpwnam(u)
+        except KeyError:
+            continue
+        subprocess.run(["usermod", "-L", u], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 def shadow_hash_kind():
@@ -588,6 +586,10 @@ def setup_dovecot():
 class Server:
     name = "?"
     how = ""
+    tls = False     # offers STLS
+
+    def root_pid(self):
+        return self.proc.pid if self.proc else None
 
     def start(self):
         raise NotImplementedError
@@ -619,10 +621,11 @@ class Server:
 
 
 class SocketActivated(Server):
-    def __init__(self, name, argv, how):
+    def __init__(self, name, argv, how, tls=False):
         self.name = name
         self.argv = argv
         self.how = how
+        self.tls = tls
         self.proc = None
 
     def start(self):
@@ -655,6 +658,7 @@ class Dovecot(Server):
     how = ("own dovecot master on 127.0.0.1 with pop3-login + PAM auth "
            "(not preauthenticated)")
     SESSION_COMMS = ("pop3", "pop3-login")
+    tls = True
 
     def __init__(self, uid, gid):
         self.uid = uid
@@ -662,17 +666,19 @@ class Dovecot(Server):
         self.proc = None
         self.conf = os.path.join(DOVECOT_DIR, "dovecot.conf")
 
-    def user_dir(self, what):
-        return os.path.join(DOVECOT_DIR, what, USER)
+    def user_dir(self, what, user=USER):
+        return os.path.join(DOVECOT_DIR, what, user)
 
     def write_conf(self):
         for d in ("run", "state", "mail", "index", "home"):
             os.makedirs(os.path.join(DOVECOT_DIR, d), exist_ok=True)
-        for d in ("mail", "index", "home"):
-            p = self.user_dir(d)
-            os.makedirs(p, exist_ok=True)
-            os.chown(p, self.uid, self.gid)
-            os.chmod(p, 0o700)
+        for u in (USER, USER2):
+            pw = pwd.getpwnam(u)
+            for d in ("mail", "index", "home"):
+                p = self.user_dir(d, u)
+                os.makedirs(p, exist_ok=True)
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+                os.chmod(p, 0o700)
         conf = """\
 # Written by pop3d's bench/bench.py.  Not the system's Dovecot: its own
 # master, base_dir and state, POP3 only, on 127.0.0.1 only.
@@ -681,7 +687,9 @@ base_dir = {d}/run
 state_dir = {d}/state
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain
 log_path = {logs}/dovecot.log
@@ -704,7 +712,7 @@ service pop3-login {{
     port = 0
   }}
 }}
-""".format(d=DOVECOT_DIR, logs=LOG_DIR, port=self.port)
+""".format(d=DOVECOT_DIR, logs=LOG_DIR, port=self.port, cert=CERT, key=KEY)
         with open(self.conf, "w") as f:
             f.write(conf)
         r = subprocess.run(["doveconf", "-c", self.conf, "-n"],
@@ -760,192 +768,147 @@ service pop3-login {{
 
 
 # ----------------------------------------------------------------------
-# Client and memory sampler
+# The kernel's accounting: CPU time and proportional set size
 # ----------------------------------------------------------------------
 
-class ProtocolError(Exception):
-    pass
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
+def proc_cpu(pid):
+    """utime + stime + cutime + cstime of PID in seconds: its own CPU
+    time and that of the children it has reaped."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        f = s[s.rindex(")") + 2:].split()
+        return sum(int(x) for x in f[11:15]) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
-    def readline(self):
-        while True:
-            k = self.buf.find(b"\n")
-            if k >= 0:
-                line = bytes(self.buf[:k + 1])
-                del self.buf[:k + 1]
-                return line
-            data = self.sock.recv(65536)
-            if not data:
-                raise ProtocolError("connection closed by the server")
-            self.buf += data
 
-    def cmd(self, line, expect_ok=True):
-        self.sock.sendall(line.encode() + b"\r\n")
-        reply = self.readline()
-        if expect_ok and not reply.startswith(b"+OK"):
-            shown = "PASS ..." if line.startswith("PASS") else line
-            raise ProtocolError("%s -> %s" % (shown, reply.decode("latin-1").strip()))
-        return reply
+def tree_cpu(root):
+    """CPU seconds of ROOT and everything under it, living or reaped."""
+    if root is None:
+        return 0.0
+    return sum(proc_cpu(p) for p in [root] + descendants(root))
 
-    def greeting(self):
-        g = self.readline()
-        if not g.startswith(b"+OK"):
-            raise ProtocolError("greeting: %r" % g)
-        return g
 
-    def login_stat(self, user, pw):
-        """USER, then times PASS + STAT; returns (seconds, count, size)."""
-        self.cmd("USER " + user)
-        t0 = time.perf_counter()
-        self.cmd("PASS " + pw)
-        r = self.cmd("STAT")
-        t1 = time.perf_counter()
-        f = r.split()
-        return t1 - t0, int(f[1]), int(f[2])
-
-    def retr_all(self, n, window=RETR_WINDOW):
-        """RETR 1..N, at most WINDOW outstanding; returns (seconds, wire
-        octets, -ERR replies)."""
-        sem = threading.Semaphore(window)
-        failure = []
-
-        def sender():
-            try:
-                for i in range(1, n + 1):
-                    sem.acquire()
-                    self.sock.sendall(b"RETR %d\r\n" % i)
-            except OSError as e:
-                failure.append(e)
-
-        th = threading.Thread(target=sender, daemon=True)
-        mem = bytearray(1 << 20)
-        view = memoryview(mem)
-        done = errs = total = 0
-        tail = b""
-        pending = bytes(self.buf)
-        self.buf.clear()
-        t0 = time.perf_counter()
-        th.start()
-        while done < n:
-            if pending:
-                chunk, pending = pending, b""
-            else:
-                k = self.sock.recv_into(view)
-                if k == 0:
-                    raise ProtocolError("connection closed after %d of %d RETR"
-                                        % (done, n))
-                chunk = bytes(view[:k])
-            total += len(chunk)
-            data = tail + chunk
-            c = data.count(b"\r\n.\r\n")
-            e = data.count(b"\n-ERR")
-            tail = data[-4:]
-            if c + e:
-                done += c + e
-                errs += e
-                sem.release(c + e)
-        t1 = time.perf_counter()
-        th.join(5)
-        if failure:
-            raise ProtocolError("sending RETR: %s" % failure[0])
-        return t1 - t0, total, errs
-
-    def dele_first(self, n):
-        self.sock.sendall(b"".join(b"DELE %d\r\n" % i for i in range(1, n + 1)))
-        bad = 0
-        for _ in range(n):
-            if not self.readline().startswith(b"+OK"):
-                bad += 1
-        if bad:
-            raise ProtocolError("%d DELE commands failed" % bad)
-
-    def quit_timed(self):
-        """Returns (seconds to the +OK, seconds to EOF, reply)."""
-        t0 = time.perf_counter()
-        self.sock.sendall(b"QUIT\r\n")
-        reply = self.readline()
-        t1 = time.perf_counter()
-        while self.sock.recv(65536):
-            pass
-        t2 = time.perf_counter()
-        return t1 - t0, t2 - t0, reply
-
-    def close(self):
+def pss_kb(pids):
+    total = 0
+    for p in pids:
         try:
-            self.sock.close()
-        except OSError:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
             pass
+    return total
 
 
-class Sampler:
-    """Polls VmHWM of the session's processes; keeps each PID's peak."""
+def reference_digest(box):
+    """SHA-256 over every message of BOX as RETR must send it, dot-stuffing
+    undone and terminators left out: the digest pop3bench prints.  Kept
+    beside the mailbox."""
+    cache = box.path + ".sha256"
+    try:
+        with open(cache) as f:
+            return f.read().strip()
+    except OSError:
+        pass
+    say("computing the reference digest of %s" % box.path)
+    with open(box.path, "rb") as f:
+        data = f.read()
+    h = hashlib.sha256()
+    starts = [0] if data.startswith(b"From ") else []
+    i = data.find(b"\nFrom ")
+    while i >= 0:
+        starts.append(i + 1)
+        i = data.find(b"\nFrom ", i + 1)
+    starts.append(len(data))
+    for a, b in zip(starts, starts[1:]):
+        lf = data.find(b"\n", a, b)
+        raw = data[lf + 1:b] if lf >= 0 else b""
+        if raw.endswith(b"\n\n"):
+            raw = raw[:-1]          # the separator
+        elif raw.endswith(b"\n\r\n"):
+            raw = raw[:-2]
+        out = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
+        if out and not out.endswith(b"\n"):
+            out += b"\r\n"
+        h.update(out)
+    digest = h.hexdigest()
+    with open(cache, "w") as f:
+        f.write(digest + "\n")
+    return digest
 
-    def __init__(self, server):
-        self.server = server
-        self.peak = {}
-        self.comm = {}
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
 
-    def sample(self, rss=False):
-        """Records each PID's VmHWM; with RSS, also returns the sum of
-        VmRSS now (the memory the session holds at this point)."""
-        total_rss = 0
-        for p in self.server.session_pids():
-            kb = vm_status_kb(p, "VmHWM")
-            if kb is None:
-                continue
-            with self.lock:
-                if kb > self.peak.get(p, 0):
-                    self.peak[p] = kb
-                    self.comm[p] = proc_comm(p)
-            if rss:
-                total_rss += vm_status_kb(p, "VmRSS") or 0
-        return total_rss
+def make_certificate():
+    if os.path.exists(CERT) and os.path.exists(KEY):
+        return
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-days", "3650", "-subj",
+         "/CN=localhost", "-keyout", KEY, "-out", CERT],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(KEY, 0o600)
 
-    def loop(self):
-        while not self.stopping.is_set():
-            self.sample()
-            time.sleep(SAMPLE_INTERVAL)
 
-    def __enter__(self):
-        self.sample()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        self.thread.join()
-
-    def total_kb(self):
-        with self.lock:
-            return sum(self.peak.values())
-
-    def detail(self):
-        with self.lock:
-            return ", ".join("%s %d KB" % (self.comm.get(p), kb)
-                             for p, kb in sorted(self.peak.items()))
+def build_client():
+    src = os.path.join(HERE, "pop3bench.c")
+    if (os.path.exists(CLIENT)
+            and os.path.getmtime(CLIENT) >= os.path.getmtime(src)):
+        return
+    run(["cc", "-O2", "-Wall", "-o", CLIENT, src, "-ltls", "-lcrypto"])
 
 
 # ----------------------------------------------------------------------
 # Cases
 # ----------------------------------------------------------------------
 
+class ProtocolError(Exception):
+    pass
+
+
+class Run:
+    """One pop3bench process: its lines, and its pauses for sampling."""
+
+    def __init__(self, srv, pw, mode, count=1, tls=False, user=USER):
+        argv = [CLIENT, "-n", str(count)]
+        if tls:
+            argv.append("-s")
+        argv += [HOST, str(srv.port), user, pw, mode]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def line(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise ProtocolError("pop3bench: " + self.proc.stderr.read().strip())
+        return line.split()
+
+    def resume(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+
+    def finish(self):
+        out = self.proc.stdout.read()
+        err = self.proc.stderr.read()
+        if self.proc.wait() != 0:
+            raise ProtocolError("pop3bench: " + err.strip())
+        return [l.split() for l in out.splitlines()]
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
         self.servers = []
-        self.results = {}     # (server, metric) -> list of values
-        self.errors = {}      # server -> list of messages
+        self.results = {}
+        self.details = {}
+        self.errors = {}
         self.notes = []
-        self.details = {}     # (server, metric) -> text
 
     def record(self, srv, metric, value, detail=None):
         self.results.setdefault((srv.name, metric), []).append(value)
@@ -953,106 +916,134 @@ class Bench:
             self.details[(srv.name, metric)] = detail
 
     def fail(self, srv, what, err):
-        msg = "%s: %s" % (what, err)
-        say("  %s FAILED: %s" % (srv.name, msg))
-        self.errors.setdefault(srv.name, []).append(msg)
+        say("  %s: %s failed: %s" % (srv.name, what, err))
+        self.errors.setdefault(srv.name, []).append("%s: %s" % (what, err))
 
-    def session(self, srv):
-        c = Client(srv.port)
-        c.greeting()
-        return c
+    def session_pids(self, srv):
+        return [p for p in srv.session_pids() if proc_state(p) not in (None, "Z")]
 
-    def finish(self, srv, c):
-        c.close()
-        if not srv.wait_idle():
-            raise RuntimeError("session processes still running 30 s after "
-                               "the session")
-
-    def case_login(self, srv, box, metric, memory_metric=None, warm=False,
-                   rss_metric=None):
-        if not warm:
-            install_mailbox(box.path, self.uid, self.gid)
-            srv.reset_state()
-        c = self.session(srv)
-        with Sampler(srv) as smp:
-            try:
-                secs, n, size = c.login_stat(USER, self.pw)
-                rss = smp.sample(rss=True)
-                if n != box.count:
-                    raise ProtocolError("STAT says %d messages, the mailbox has %d"
-                                        % (n, box.count))
-                c.quit_timed()
-            finally:
-                self.finish(srv, c)
-        self.record(srv, metric, secs * 1000)
-        if memory_metric:
-            self.record(srv, memory_metric, smp.total_kb() / 1024, smp.detail())
-        if rss_metric:
-            self.record(srv, rss_metric, rss / 1024)
-        return secs
-
-    def case_retr(self, srv, box):
+    def case_download(self, srv, box, tls):
+        """PASS -> STAT on the big mailbox (a first login: Dovecot's index
+        is removed before), PSS after STAT and after the download, then
+        RETR of everything: server CPU between the two pauses."""
+        tag = "tls_" if tls else ""
+        # afresh each time: Dovecot writes its headers into the mailbox
         install_mailbox(box.path, self.uid, self.gid)
         srv.reset_state()
-        c = self.session(srv)
-        with Sampler(srv) as smp:
-            try:
-                login, n, size = c.login_stat(USER, self.pw)
-                if n != box.count:
-                    raise ProtocolError("STAT says %d messages, the mailbox has %d"
-                                        % (n, box.count))
-                secs, wire, errs = c.retr_all(n)
-                smp.sample()
-                if errs:
-                    raise ProtocolError("%d RETR commands got -ERR" % errs)
-                q_ok, q_eof, _ = c.quit_timed()
-            finally:
-                self.finish(srv, c)
-        self.record(srv, "big_login", login * 1000)
-        self.record(srv, "retr", wire / secs / 1e6,
-                    "%d messages, %d octets on the wire (STAT: %d) in %.2f s"
-                    % (n, wire, size, secs))
-        self.record(srv, "retr_mem", smp.total_kb() / 1024, smp.detail())
-        self.record(srv, "retr_quit", q_eof)
+        r = Run(srv, self.pw, "retr", tls=tls)
+        f = r.line()
+        if f[0] != "stat" or int(f[1]) != box.count:
+            raise ProtocolError("STAT: %s, the mailbox has %d messages"
+                                % (" ".join(f), box.count))
+        login = float(f[3])
+        if r.line() != ["pause"]:
+            raise ProtocolError("pop3bench did not pause")
+        pss1 = pss_kb(self.session_pids(srv))
+        cpu1 = tree_cpu(srv.root_pid())
+        r.resume()
+        f = r.line()
+        if r.line() != ["pause"]:
+            raise ProtocolError("pop3bench did not pause")
+        cpu2 = tree_cpu(srv.root_pid())
+        pss2 = pss_kb(self.session_pids(srv))
+        r.resume()
+        r.finish()
+        srv.wait_idle()
+        if f[0] != "retr" or int(f[1]) != box.count or f[5] != box.digest:
+            raise ProtocolError("RETR of every message: %s; want %d "
+                                "messages, digest %s"
+                                % (" ".join(f), box.count, box.digest))
+        secs = float(f[4])
+        if not tls:
+            self.record(srv, "first_login", login * 1000)
+            self.record(srv, "pss", max(pss1, pss2) / 1024,
+                        "PSS after STAT %.1f MB, after the download %.1f MB"
+                        % (pss1 / 1024, pss2 / 1024))
+        self.record(srv, tag + "cpu_gb", (cpu2 - cpu1) / (box.size / 1e9),
+                    "%s messages, %s octets received, %s on the wire in "
+                    "%.2f s, every byte as in the mailbox"
+                    % (f[1], f[2], f[3], secs))
+        if isinstance(srv, Dovecot) and not tls:
+            r = Run(srv, self.pw, "stat")
+            self.record(srv, "first_login_warm", float(r.finish()[0][1]) * 1000)
+            srv.wait_idle()
 
-    def case_commit(self, srv, box, ndel, metric):
+    def case_small_login(self, srv, n):
+        """login + STAT + QUIT, N in a row, then two clients at once."""
+        r = Run(srv, self.pw, "stat", count=n)
+        rows = r.finish()
+        srv.wait_idle()
+        self.record(srv, "small_session", statistics.median(
+            float(x[2]) for x in rows) * 1000)
+        t = time.perf_counter()
+        runs = [Run(srv, self.pw, "stat", count=n, user=u)
+                for u in (USER, USER2)]
+        for x in runs:
+            x.finish()
+        secs = time.perf_counter() - t
+        srv.wait_idle()
+        self.record(srv, "sessions_2", 2 * n / secs)
+
+    def case_commit(self, srv, box, traced=False):
+        """DELE 1 + QUIT on the 200 MB mailbox: QUIT to the close, then
+        the time of an fsync of the mailbox by the benchmark (what the
+        server left to the kernel).  Traced: the same under strace, for
+        the count and time of the server's fsyncs (not timed)."""
         install_mailbox(box.path, self.uid, self.gid)
         srv.reset_state()
-        c = self.session(srv)
+        tracer = None
+        if traced:
+            trace = os.path.join(LOG_DIR, "%s-fsync.strace" % srv.name)
+            tracer = subprocess.Popen(
+                ["strace", "-f", "-T", "-qq", "-o", trace, "-e",
+                 "trace=fsync,fdatasync,sync_file_range,syncfs,msync",
+                 "-p", str(srv.root_pid())],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)       # strace attaches
         try:
-            _, n, _ = c.login_stat(USER, self.pw)
-            if n != box.count:
-                raise ProtocolError("STAT says %d messages, the mailbox has %d"
-                                    % (n, box.count))
-            c.dele_first(ndel)
-            q_ok, q_eof, reply = c.quit_timed()
+            r = Run(srv, self.pw, "dele", count=1)
+            f = r.line()
+            if f[0] != "stat" or int(f[1]) != box.count:
+                raise ProtocolError("STAT: %s" % " ".join(f))
+            if r.line() != ["pause"]:
+                raise ProtocolError("pop3bench did not pause")
+            r.resume()
+            quit = float(r.line()[1])
+            r.finish()
+            srv.wait_idle()
         finally:
-            self.finish(srv, c)
-        if not reply.startswith(b"+OK"):
-            raise ProtocolError("QUIT -> %s" % reply.decode("latin-1").strip())
-        # what the server left in the page cache, written out: the time to
-        # a durable result (a server that synced itself leaves ~nothing)
+            if tracer is not None:
+                time.sleep(0.2)
+                tracer.send_signal(signal.SIGINT)
+                tracer.wait()
         t = time.perf_counter()
         fd = os.open(SPOOL, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        sync_secs = time.perf_counter() - t
+        sync = time.perf_counter() - t
         left, size, data = mbox_count(SPOOL)
-        want_id = "%s.%d@bench.example" % (box.kind, ndel)
-        got_id = first_message_id(data)
-        if left != box.count - ndel or got_id != want_id:
-            raise ProtocolError("after QUIT the mailbox has %d messages (want %d), "
-                                "first %s (want %s)"
-                                % (left, box.count - ndel, got_id, want_id))
-        self.record(srv, metric + "_sync", q_eof + sync_secs)
-        self.record(srv, metric, q_eof,
-                    "%d of %d messages deleted, %d -> %d octets; +OK after %.3f s"
-                    % (ndel, box.count, box.size, size, q_ok))
+        got = first_message_id(data)
+        want = "%s.1@bench.example" % box.kind
+        if left != box.count - 1 or got != want:
+            raise ProtocolError("after QUIT: %d messages (want %d), first %s "
+                                "(want %s)" % (left, box.count - 1, got, want))
+        if traced:
+            n = secs = 0
+            with open(trace) as tf:
+                for line in tf:
+                    m = re.search(r"<([\d.]+)>\s*$", line)
+                    if m and "sync" in line:
+                        n += 1
+                        secs += float(m.group(1))
+            self.record(srv, "fsyncs", n)
+            self.record(srv, "fsync_secs", secs)
+            return
+        self.record(srv, "commit", quit)
+        self.record(srv, "commit_durable", quit + sync)
 
     def each(self, what, fn):
-        """Runs FN(server) for every server still alive, in turn."""
         for srv in self.servers:
             if srv.name in self.dead:
                 continue
@@ -1076,6 +1067,8 @@ class Bench:
         a = self.args
         self.dead = set()
         os.makedirs(LOG_DIR, exist_ok=True)
+        build_client()
+        make_certificate()
         self.pw, self.uid, self.gid = setup_bench_user()
         self.versions = {}
         cands = [s.strip() for s in a.servers.split(",") if s.strip()]
@@ -1084,8 +1077,9 @@ class Bench:
                 if name == "pop3d":
                     setup_pop3d()
                     srv = SocketActivated(
-                        "pop3d", [POP3D, "-P", "-d"],
-                        "./pop3d -P -d, system accounts, systemd-socket-activate")
+                        "pop3d", [POP3D, "-P", "-d", "-c", CERT, "-k", KEY],
+                        "./pop3d -P -d -c -k, system accounts, "
+                        "systemd-socket-activate", tls=True)
                     self.versions["pop3d"] = subprocess.run(
                         ["git", "-C", TOP, "describe", "--always", "--dirty"],
                         capture_output=True, text=True).stdout.strip() or "?"
@@ -1108,119 +1102,132 @@ class Bench:
                 self.dead.add(name)
         self.names = cands
 
-        boxes = make_mailboxes(a.small, a.big_mb * 1000 * 1000, a.oldest)
+        boxes = make_mailboxes(a.big_mb * 10**6, a.mid_mb * 10**6, a.small)
         self.boxes = boxes
+        boxes["big"].digest = reference_digest(boxes["big"])
         for b in boxes.values():
             say("mailbox %s: %d messages, %d octets" % (b.name, b.count, b.size))
 
         t_start = time.monotonic()
         cases = set(a.cases.split(","))
-        say("case 1a: login -> STAT, 1 message, %d runs" % a.runs)
-        for r in range(a.runs if "1" in cases else 0):
-            self.each("login 1 msg",
-                      lambda s: self.case_login(s, boxes["one"], "one_login", "one_mem",
-                                                rss_metric="one_rss"))
-        say("case 1b: login -> STAT, %d messages, %d runs" % (boxes["small"].count, a.runs))
-        for r in range(a.runs if "1" in cases else 0):
-            def one(s):
-                self.case_login(s, boxes["small"], "small_login", "small_mem",
-                                rss_metric="small_rss")
-                if isinstance(s, Dovecot):
-                    self.case_login(s, boxes["small"], "small_login_warm", warm=True)
-            self.each("login 100k", one)
-        say("case 2: RETR all, %d MB, %d runs" % (boxes["big"].size // 10**6, a.big_runs))
-        for r in range(a.big_runs if "2" in cases else 0):
-            self.each("RETR all", lambda s: self.case_retr(s, boxes["big"]))
-        say("case 3: QUIT deleting the first 10%%, %d runs" % a.commit_runs)
-        for r in range(a.commit_runs if "3" in cases else 0):
-            self.each("commit", lambda s: self.case_commit(
-                s, boxes["big"], boxes["big"].count // 10, "commit"))
-        say("case 4: QUIT deleting only message 1 of %d small messages, %d runs"
-            % (boxes["oldest"].count, a.commit_runs))
-        for r in range(a.commit_runs if "4" in cases else 0):
-            self.each("commit oldest", lambda s: self.case_commit(
-                s, boxes["oldest"], 1, "oldest"))
+        if "login" in cases:
+            say("login + STAT + QUIT on %d messages: %d sessions in a row, "
+                "then 2 clients at once, %d runs"
+                % (boxes["small"].count, a.sessions, a.runs))
+            install_mailbox(boxes["small"].path, self.uid, self.gid)
+            pw2 = pwd.getpwnam(USER2)
+            install_mailbox(boxes["small"].path, pw2.pw_uid, pw2.pw_gid,
+                            "/var/mail/" + USER2)
+            for _ in range(a.runs):
+                self.each("small login",
+                          lambda s: self.case_small_login(s, a.sessions))
+        if "download" in cases:
+            say("first login and download of %d MB, plain and STLS, %d runs"
+                % (boxes["big"].size // 10**6, a.runs))
+            for _ in range(a.runs):
+                self.each("download", lambda s: self.case_download(
+                    s, boxes["big"], False))
+                self.each("download over STLS", lambda s: s.tls and
+                          self.case_download(s, boxes["big"], True))
+        if "commit" in cases:
+            say("DELE 1 + QUIT on %d MB, %d runs, then one under strace"
+                % (boxes["mid"].size // 10**6, a.runs))
+            for _ in range(a.runs):
+                self.each("commit", lambda s: self.case_commit(s, boxes["mid"]))
+            if shutil.which("strace"):
+                self.each("commit traced", lambda s: self.case_commit(
+                    s, boxes["mid"], traced=True))
         self.elapsed = time.monotonic() - t_start
-        for srv in self.servers:
-            if isinstance(srv, Dovecot):
-                kb, names = srv.daemon_hwm_kb()
-                self.notes.append(
-                    "dovecot's shared daemons (%s) add %.1f MB of VmHWM, "
-                    "not counted in its per-session memory above"
-                    % (", ".join(names), kb / 1024))
         self.report()
 
     # ------------------------------------------------------------------
 
+    def med(self, name, key):
+        v = self.results.get((name, key))
+        return statistics.median(v) if v else None
+
     def report(self):
         a = self.args
         names = self.names
-        others = [n for n in names if n != "pop3d"]
+        big = self.boxes["big"].size // 10**6
+        mid = self.boxes["mid"].size // 10**6
         rows = [
-            ("one_login", "login->STAT, 1 message (ms)", "lower", "%.1f"),
-            ("small_login", "login->STAT, %d msgs (ms)" % self.boxes["small"].count,
-             "lower", "%.1f"),
-            ("small_login_warm", "  same, dovecot index warm (ms)", "lower", "%.1f"),
-            ("small_login-one_login", "  scan cost: difference (ms)", "lower", "%.1f"),
-            ("one_mem", "peak mem, 1-msg STAT (MB)", "lower", "%.1f"),
-            ("small_mem", "peak mem, %d-msg STAT (MB)" % self.boxes["small"].count,
-             "lower", "%.1f"),
-            ("small_rss-one_rss", "  RSS held at STAT, minus 1-msg (MB)",
-             "lower", "%.1f"),
-            ("big_login", "login->STAT, %d MB (ms)" % (self.boxes["big"].size // 10**6),
-             "lower", "%.1f"),
-            ("retr", "RETR all, %d MB (MB/s)" % (self.boxes["big"].size // 10**6),
-             "higher", "%.0f"),
-            ("retr_mem", "peak mem, RETR all (MB)", "lower", "%.1f"),
-            ("retr_quit", "QUIT after RETR all, no DELE (s)", "lower", "%.3f"),
-            ("commit", "QUIT deleting first 10%% (s)", "lower", "%.3f"),
-            ("commit_sync", "  same, then fsync(mailbox) (s)", "lower", "%.3f"),
-            ("oldest", "QUIT deleting msg 1 of %d (s)" % self.boxes["oldest"].count,
-             "lower", "%.3f"),
-            ("oldest_sync", "  same, then fsync(mailbox) (s)", "lower", "%.3f"),
+            ("first_login", "PASS to STAT, %d MB, first login (ms)" % big, "%.1f"),
+            ("first_login_warm", "  same, Dovecot's index warm (ms)", "%.1f"),
+            ("small_session", "login + STAT + QUIT, %d msgs (ms)"
+             % self.boxes["small"].count, "%.1f"),
+            ("sessions_2", "  sessions/s, 2 clients at once", "%.0f"),
+            ("cpu_gb", "download all, plain: server CPU s/GB", "%.3f"),
+            ("tls_cpu_gb", "download all, STLS: server CPU s/GB", "%.3f"),
+            ("commit", "DELE 1 + QUIT, %d MB (s)" % mid, "%.3f"),
+            ("commit_durable", "  same, then fsync by the bench (s)", "%.3f"),
+            ("fsyncs", "  fsync/fdatasync calls (strace)", "%.0f"),
+            ("fsync_secs", "  time in them (s, strace)", "%.3f"),
+            ("pss", "PSS summed over the session, %d MB (MB)" % big, "%.1f"),
         ]
-
-        def med(name, key):
-            if "-" in key:      # a derived row: difference of two medians
-                x, y = (med(name, k) for k in key.split("-"))
-                return x - y if x is not None and y is not None else None
-            v = self.results.get((name, key))
-            return statistics.median(v) if v else None
-
-        head = ["%-36s" % "case (median)"] + ["%10s" % n for n in names]
-        head += ["%14s" % ("pop3d/" + o) for o in others]
-        out = []
-        out.append("")
-        out.append("pop3d benchmark: %s, %d CPUs, kernel %s, %s"
-                   % (time.strftime("%Y-%m-%d %H:%M"), os.cpu_count(),
-                      os.uname().release, "python " + sys.version.split()[0]))
-        out.append("  ".join(head))
-        out.append("-" * len("  ".join(head)))
-        for key, label, better, fmt in rows:
-            cells = ["%-36s" % (label.replace("%%", "%"))]
-            pop = None
-            if key == "small_login_warm":
-                pop = med("pop3d", "small_login")
-            else:
-                pop = med("pop3d", key)
-            if not any(med(n, key) is not None for n in names):
+        out = [""]
+        out.append("pop3d benchmark: %s, %d CPUs, kernel %s"
+                   % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      os.cpu_count(), os.uname().release))
+        head = "%-42s" % "case (median)" + "".join("%11s" % n for n in names)
+        out.append(head)
+        out.append("-" * len(head))
+        for key, label, fmt in rows:
+            if not any(self.med(n, key) is not None for n in names):
                 continue
+            cells = "%-42s" % label
             for n in names:
-                v = med(n, key)
-                cells.append("%10s" % (fmt % v if v is not None else "n/a"))
-            for o in others:
-                v = med(o, key)
-                cells.append("%14s" % ("%.2f" % (pop / v) if pop and v else "-"))
-            out.append("  ".join(cells))
+                v = self.med(n, key)
+                cells += "%11s" % (fmt % v if v is not None else "n/a")
+            out.append(cells)
         out.append("")
-        out.append("Ratios are pop3d / other: for times and memory below 1 means "
-                   "pop3d is better, for MB/s above 1.")
-        out.append("Runs: %d for the login cases, %d for RETR, %d for the "
-                   "commits; servers take turns run by run."
-                   % (a.runs, a.big_runs, a.commit_runs))
-        out.append("The warm-index row compares pop3d (which keeps no index: "
-                   "every login is cold) with Dovecot's second login.")
+        out.append("Targets (issue 11), as ratios of this run:")
+
+        def ratio(x, y):
+            return x / y if x is not None and y else None
+
+        def target(label, value, limit, higher=False):
+            if value is None:
+                out.append("  %-58s     n/a" % label)
+                return
+            ok = value >= limit if higher else value <= limit
+            out.append("  %-58s %7.2f  %s %s %.2f" % (
+                label, value, "met:" if ok else "NOT MET:",
+                ">=" if higher else "<=", limit))
+        p = lambda k: self.med("pop3d", k)
+        q = lambda k: self.med("popa3d", k)
+        target("first login, %d MB: pop3d / popa3d" % big,
+               ratio(p("first_login"), q("first_login")), 0.5)
+        target("login + STAT + QUIT: pop3d / popa3d",
+               ratio(p("small_session"), q("small_session")), 1.0)
+        target("sessions/s with 2 clients: pop3d / popa3d",
+               ratio(p("sessions_2"), q("sessions_2")), 1.0, higher=True)
+        target("download CPU per GB, plain: pop3d / popa3d",
+               ratio(p("cpu_gb"), q("cpu_gb")), 1 / 3)
+        target("download CPU per GB: pop3d STLS / pop3d plain",
+               ratio(p("tls_cpu_gb"), p("cpu_gb")), 2.0)
+        target("DELE 1 + QUIT, %d MB: pop3d / popa3d" % mid,
+               ratio(p("commit"), q("commit")), 2.0)
+        target("PSS summed over the session: pop3d / popa3d",
+               ratio(p("pss"), q("pss")), 1.0)
+        d = lambda k: self.med("dovecot", k)
+        if d("first_login") is not None:
+            out.append("  (and against Dovecot: first login %s, download CPU %s,"
+                       " commit %s, PSS %s)" % tuple(
+                           "%.2f" % r if r is not None else "n/a" for r in (
+                               ratio(p("first_login"), d("first_login")),
+                               ratio(p("cpu_gb"), d("cpu_gb")),
+                               ratio(p("commit"), d("commit")),
+                               ratio(p("pss"), d("pss")))))
         out.append("")
+        out.append("Runs: %d per case and server, servers in turn; %d sessions "
+                   "per login run." % (a.runs, a.sessions))
+        out.append("CPU: utime+stime+cutime+cstime from /proc of the server's "
+                   "whole process tree, between the pauses of pop3bench after "
+                   "STAT and before QUIT; per 10^9 octets of mailbox.")
+        out.append("PSS: /proc/PID/smaps_rollup summed over the session's "
+                   "processes (Dovecot: pop3-login and pop3), the larger of "
+                   "after STAT and after the download.")
         out.append("Mailboxes: " + "; ".join(
             "%s %d messages, %d octets" % (b.name, b.count, b.size)
             for b in self.boxes.values()))
@@ -1230,15 +1237,13 @@ class Bench:
             out.append("%s %s: %s" % (srv.name, self.versions.get(srv.name, ""), srv.how))
         out.append("")
         out.append("All runs (min / median / max, n):")
-        for key, label, better, fmt in rows:
-            if "-" in key:
-                continue
+        for key, label, fmt in rows:
             for n in names:
                 v = self.results.get((n, key))
                 if not v:
                     continue
-                out.append("  %-34s %-8s %s / %s / %s  (%d)%s" % (
-                    label.replace("%%", "%"), n, fmt % min(v),
+                out.append("  %-40s %-8s %s / %s / %s  (%d)%s" % (
+                    label.strip(), n, fmt % min(v),
                     fmt % statistics.median(v), fmt % max(v), len(v),
                     ("\n      " + self.details[(n, key)])
                     if (n, key) in self.details else ""))
@@ -1256,6 +1261,7 @@ class Bench:
             f.write(text + "\n")
         with open(os.path.join(WORK, "results.json"), "w") as f:
             json.dump({"%s %s" % k: v for k, v in self.results.items()}, f, indent=1)
+        self.failed = any(self.errors.values())
 
     def cleanup(self):
         for srv in self.servers:
@@ -1265,7 +1271,7 @@ class Bench:
                 say("stopping %s: %s" % (srv.name, e))
         self.servers = []
         lock_bench_user()
-        for p in (SPOOL, SPOOL + ".bench-tmp"):
+        for p in (SPOOL, SPOOL + ".bench-tmp", "/var/mail/" + USER2):
             if os.path.lexists(p):
                 os.unlink(p)
 
@@ -1275,23 +1281,20 @@ def main():
     ap.add_argument("--servers", default="pop3d,popa3d,dovecot",
                     help="comma-separated, pop3d first (default: all three)")
     ap.add_argument("--runs", type=int, default=5,
-                    help="sessions per server for the login cases (5)")
-    ap.add_argument("--big-runs", type=int, default=3,
-                    help="sessions per server for case 2 (3)")
-    ap.add_argument("--commit-runs", type=int, default=5,
-                    help="sessions per server for cases 3 and 4 (5)")
-    ap.add_argument("--small", type=int, default=100000,
-                    help="messages of the small-message mailbox (100000)")
-    ap.add_argument("--big-mb", type=int, default=300,
-                    help="size of the big mailbox in MB (300)")
-    ap.add_argument("--cases", default="1,2,3,4",
-                    help="which cases: 1 login->STAT, 2 RETR, 3 commit 10%%, "
-                    "4 commit of the oldest message (1,2,3,4)")
-    ap.add_argument("--oldest", type=int, default=2000,
-                    help="messages of the mailbox of case 4 (2000)")
+                    help="runs of each case per server (5)")
+    ap.add_argument("--sessions", type=int, default=40,
+                    help="sessions per login run (40)")
+    ap.add_argument("--big-mb", type=int, default=1000,
+                    help="size of the scan and download mailbox in MB (1000)")
+    ap.add_argument("--mid-mb", type=int, default=200,
+                    help="size of the commit mailbox in MB (200)")
+    ap.add_argument("--small", type=int, default=10,
+                    help="messages of the login mailbox (10)")
+    ap.add_argument("--cases", default="login,download,commit",
+                    help="which cases (login,download,commit)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 5000 small messages, 20 MB, 200 for "
-                    "case 4, 2 runs")
+                    help="a check, not a measurement: 20 MB and 10 MB, "
+                    "2 runs, 10 sessions")
     ap.add_argument("--clean", action="store_true",
                     help="remove %s and exit" % WORK)
     a = ap.parse_args()
@@ -1302,8 +1305,7 @@ def main():
         lock_bench_user()
         return
     if a.quick:
-        a.small, a.big_mb, a.oldest = 5000, 20, 200
-        a.runs = a.big_runs = a.commit_runs = 2
+        a.big_mb, a.mid_mb, a.runs, a.sessions = 20, 10, 2, 10
     os.makedirs(WORK, exist_ok=True)
     os.chmod(WORK, 0o755)
     b = Bench(a)
@@ -1315,6 +1317,8 @@ def main():
         b.main()
     finally:
         b.cleanup()
+    if b.failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

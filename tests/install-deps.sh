@@ -11,4 +11,4 @@ apt-get install -y -q --no-install-recommends \
 	gcc clang make pkg-config libc6-dev libtls-dev libcrypt-dev \
 	systemd openssl ca-certificates curl fetchmail mpop procmail \
 	python3 mandoc passwd valgrind cppcheck clang-tidy maildrop \
-	libclang-rt-14-dev
+	libclang-rt-14-dev strace
