@@ -191,8 +191,8 @@ dotlock_stale(int dirfd, const char *lock)
 		return 0;
 	if (unlinkat(dirfd, lock, 0) == -1)
 		return errno == ENOENT;
-	log_info("removed stale dot-lock %s holding \"%s\": %s", lock,
-	    holder, why);
+	log_info("stale dot-lock removed lock=%s holder=\"%s\" reason=\"%s\"",
+	    lock, holder, why);
 	return 1;
 }
 

@@ -3,6 +3,12 @@
  * (LOG_MAIL) or, with -d, to stderr.  The children are chrooted and
  * sandboxed and cannot reach /dev/log, so they hand each line to the
  * monitor, which logs it under the child's name.
+ *
+ * Every line is an event in words followed by key=value fields (values
+ * with spaces in double quotes), and every line of a connection ends
+ * with the client's address, " from=ADDR", added here at the one place
+ * lines are written, so that no caller can forget it and the lines a
+ * child hands over get it too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +24,8 @@ int		 log_verbose;
 static int	 log_stderr;
 static int	 log_monitor_fd = -1;
 static const char *log_name = "monitor";
+static const char *log_from;	/* the client's address, or NULL */
+static const char *log_via;	/* the proxy it came through, or "" */
 
 /* log_init: -d sends the log to stderr, -v enables debug lines. */
 void
@@ -34,6 +42,16 @@ void
 log_procname(const char *name)
 {
 	log_name = name;
+}
+
+/* log_peer: ends every line from now on with " from=ADDR", and
+ * " via=PROXY" while via is not empty; both are read at each line, so
+ * whoever corrects the address later (a PROXY header) corrects the log. */
+void
+log_peer(const char *addr, const char *via)
+{
+	log_from = addr;
+	log_via = via;
 }
 
 /*
@@ -56,14 +74,23 @@ log_to_monitor(int fd)
 		close(null);
 }
 
-/* log_emit: writes one finished line at priority pri. */
+/* log_emit: writes one finished line at priority pri; a control
+ * character in it (from a field a client chose) becomes '?', so that one
+ * line stays one line for the tools that read the log. */
 void
-log_emit(int pri, const char *line)
+log_emit(int pri, const char *text)
 {
 	unsigned char	 buf[sizeof(uint32_t) + MAX_LOG_LINE];
+	char		 line[MAX_LOG_LINE], peer[128];
 	uint32_t	 p = pri;
-	size_t		 n;
+	size_t		 i, n;
 	int		 saved = errno;
+
+	n = strnlen(text, sizeof(line) - 1);
+	for (i = 0; i < n; i++)
+		line[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ?
+		    '?' : text[i];
+	line[n] = '\0';
 
 	if (log_monitor_fd != -1) {
 		n = strnlen(line, MAX_LOG_LINE);
@@ -76,11 +103,16 @@ log_emit(int pri, const char *line)
 		}
 		/* The monitor is gone: stderr is all that is left. */
 	}
+	peer[0] = '\0';
+	if (log_from != NULL)
+		snprintf(peer, sizeof(peer), " from=%s%s%s", log_from,
+		    log_via != NULL && *log_via != '\0' ? " via=" : "",
+		    log_via != NULL ? log_via : "");
 	if (log_stderr || log_monitor_fd != -1)
-		fprintf(stderr, "pop3d[%ld]: [%s] %s\n", (long)getpid(),
-		    log_name, line);
+		fprintf(stderr, "pop3d[%ld]: [%s] %s%s\n", (long)getpid(),
+		    log_name, line, peer);
 	else
-		syslog(pri, "[%s] %s", log_name, line);
+		syslog(pri, "[%s] %s%s", log_name, line, peer);
 	errno = saved;
 }
 
@@ -93,7 +125,7 @@ log_vformat(int pri, const char *errstr, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (errstr != NULL) {
 		n = strlen(line);
-		snprintf(line + n, sizeof(line) - n, ": %s", errstr);
+		snprintf(line + n, sizeof(line) - n, " error=\"%s\"", errstr);
 	}
 	log_emit(pri, line);
 }

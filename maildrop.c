@@ -56,7 +56,8 @@ maildrop_refuse(struct maildrop *md, uint32_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	log_warnx("%s: %s", md->path, text);
+	log_warnx("maildrop refused mailbox=%s reason=\"%s\"", md->path,
+	    text);
 	n = strlen(text);
 	memcpy(buf, &code, sizeof(code));
 	memcpy(buf + sizeof(code), text, n);
@@ -177,7 +178,7 @@ maildrop_fcntl_unlock(struct maildrop *md)
 	fl.l_type = F_UNLCK;
 	fl.l_whence = SEEK_SET;
 	if (fcntl(md->fd, F_SETLK, &fl) == -1)
-		log_warn("unlock");
+		log_warn("unlock failed mailbox=%s", md->path);
 }
 
 /*
@@ -238,7 +239,7 @@ maildrop_unlock(struct maildrop *md)
 {
 	if (md->dotlock == DOTLOCK_SELF &&
 	    dotlock_remove(md->dirfd, md->name) == -1)
-		log_warn("remove dot-lock");
+		log_warn("dot-lock not removed mailbox=%s", md->path);
 	else if (md->dotlock == DOTLOCK_MONITOR)
 		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK, NULL);
 	md->dotlock = 0;
@@ -383,13 +384,11 @@ maildrop_journal_stale(struct maildrop *md)
 	    errno == EPERM))
 		rv = maildrop_ask_monitor(md, IPC_JOURNAL_STALE, NULL);
 	if (rv == -1) {
-		log_warn("%s: cannot set aside the journal of an earlier "
-		    "commit", md->journal);
+		log_warn("journal not set aside journal=%s", md->journal);
 		return -1;
 	}
-	log_warnx("%s: an interrupted commit's journal no longer matches "
-	    "the maildrop, which was replaced or changed since; set aside "
-	    "as %s, the maildrop is served as it is", md->journal, stale);
+	log_warnx("stale journal set aside journal=%s as=%s "
+	    "reason=maildrop-changed", md->journal, stale);
 	return 0;
 }
 
@@ -410,30 +409,31 @@ maildrop_recover(struct maildrop *md)
 	if (jfd == -1) {
 		if (errno == ENOENT)
 			return 0;
-		log_warn("%s", md->journal);
+		log_warn("journal unusable journal=%s", md->journal);
 		return -1;
 	}
 	if (fstat(jfd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != getuid()) {
-		log_warnx("%s: not a regular file of the user's", md->journal);
+		log_warnx("journal unusable journal=%s reason=not-users-file",
+		    md->journal);
 		close(jfd);
 		return -1;
 	}
 	if (md->readonly) {
-		log_warnx("%s: an interrupted commit needs a writable maildrop",
-		    md->journal);
+		log_warnx("interrupted commit not finished journal=%s "
+		    "reason=read-only", md->journal);
 		close(jfd);
 		return -1;
 	}
 	rv = commit_recover(md->fd, jfd);
 	if (rv == -1)
-		log_warn("%s: cannot finish the interrupted commit; the "
-		    "maildrop is left as it is", md->journal);
+		log_warn("interrupted commit not finished journal=%s",
+		    md->journal);
 	close(jfd);
 	if (rv == -2)
 		return maildrop_journal_stale(md);
 	if (rv == 0 && maildrop_journal_remove(md) == -1) {
-		log_warn("%s: remove", md->journal);
+		log_warn("journal not removed journal=%s", md->journal);
 		return -1;
 	}
 	return rv;
@@ -473,8 +473,8 @@ maildrop_scan(struct maildrop *md)
 		    MAILDROP_TEMP : MAILDROP_PERM, "%s", mbox_strerror(rv));
 	if ((md->deleted = calloc(md->idx.count + 1, 1)) == NULL)
 		maildrop_refuse(md, MAILDROP_TEMP, "out of memory");
-	log_debug("%s: %zu messages in %lld bytes", md->path, md->idx.count,
-	    (long long)md->idx.end);
+	log_debug("scanned mailbox=%s messages=%zu octets=%lld", md->path,
+	    md->idx.count, (long long)md->idx.end);
 }
 
 /* Sends the index in batches, then a read-only descriptor of the file. */
@@ -560,8 +560,8 @@ maildrop_commit_locked(struct maildrop *md)
 	int		 jfd, rv, saved;
 
 	if ((jfd = maildrop_journal_create(md)) == -1) {
-		log_warn("%s: cannot create the journal, nothing deleted",
-		    md->journal);
+		log_warn("commit failed mailbox=%s reason=journal-create "
+		    "deleted=0", md->path);
 		maildrop_reply(md, IPC_COMMIT_ERR, errno == EROFS ?
 		    MAILDROP_PERM : MAILDROP_TEMP, "cannot update maildrop, "
 		    "nothing deleted");
@@ -571,18 +571,18 @@ maildrop_commit_locked(struct maildrop *md)
 	saved = errno;
 	close(jfd);
 	if (rv == -1) {
-		log_warnx("%s: commit interrupted: %s; the next login "
-		    "finishes it", md->path, strerror(saved));
+		log_warnx("commit interrupted mailbox=%s error=\"%s\"",
+		    md->path, strerror(saved));
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
 		    "update of maildrop interrupted, it will be finished "
 		    "at the next login");
 		return;
 	}
 	if (maildrop_journal_remove(md) == -1)
-		log_warn("%s: remove", md->journal);
+		log_warn("journal not removed journal=%s", md->journal);
 	if (rv == -2) {
-		log_warnx("%s: cannot write the journal: %s; nothing deleted",
-		    md->journal, strerror(saved));
+		log_warnx("commit failed mailbox=%s reason=journal-write "
+		    "deleted=0 error=\"%s\"", md->path, strerror(saved));
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
 		    "cannot update maildrop, nothing deleted");
 		return;
@@ -602,27 +602,28 @@ maildrop_commit(struct maildrop *md)
 		return;
 	}
 	if (md->readonly) {
-		log_warnx("%s: read-only, nothing deleted", md->path);
+		log_warnx("commit failed mailbox=%s reason=read-only deleted=0",
+		    md->path);
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_PERM,
 		    "maildrop is read-only, nothing deleted");
 		return;
 	}
 	if ((rv = maildrop_lock(md)) != 0) {
-		log_warnx("%s: cannot lock to commit: %s", md->path,
-		    rv == -2 ? "busy" : strerror(errno));
+		log_warnx("commit failed mailbox=%s reason=lock deleted=0 "
+		    "error=\"%s\"", md->path, rv == -2 ? "busy" : strerror(errno));
 		maildrop_reply(md, IPC_COMMIT_ERR, rv == -2 ? MAILDROP_INUSE :
 		    MAILDROP_TEMP, "maildrop is locked, nothing deleted");
 		return;
 	}
 	if (!maildrop_same_file(md)) {
-		log_warnx("%s: removed or replaced during the session, "
-		    "nothing deleted", md->path);
+		log_warnx("commit failed mailbox=%s reason=replaced deleted=0",
+		    md->path);
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
 		    "maildrop removed or replaced, nothing deleted");
 	} else if (fstat(md->fd, &st) == -1 ||
 	    !maildrop_unchanged(md, st.st_size)) {
-		log_warnx("%s: changed by another program during the session, "
-		    "nothing deleted", md->path);
+		log_warnx("commit failed mailbox=%s reason=changed deleted=0",
+		    md->path);
 		maildrop_reply(md, IPC_COMMIT_ERR, MAILDROP_TEMP,
 		    "maildrop changed by another program, nothing deleted");
 	} else

@@ -157,8 +157,8 @@ userlock_take(const char *user)
 		return -1;
 	if (lstat(PATH_SESSION_LOCKS, &st) == -1 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_warnx("%s must be a directory only root can write",
-		    PATH_SESSION_LOCKS);
+		log_warnx("session lock directory unsafe dir=%s "
+		    "reason=not-root-only", PATH_SESSION_LOCKS);
 		errno = EPERM;
 		return -1;
 	}
@@ -216,20 +216,6 @@ monitor_field(char *dst, const unsigned char *src, size_t len, size_t max)
 	return 0;
 }
 
-/* The client for the log: "ADDR", or "ADDR via=PROXY" behind a proxy. */
-static const char *
-monitor_peer(struct monitor *mon)
-{
-	static char	 text[sizeof(mon->conf->peer) + sizeof(mon->conf->via) +
-			    8];
-
-	if (mon->conf->via[0] == '\0')
-		return mon->conf->peer;
-	snprintf(text, sizeof(text), "%s via=%s", mon->conf->peer,
-	    mon->conf->via);
-	return text;
-}
-
 /*
  * The client address from a PROXY header, which the session process
  * read: believed once, before any login attempt, and only if the peer the
@@ -257,8 +243,8 @@ monitor_proxy(struct monitor *mon, struct ipc_msg *m, int from)
 		fatalx("invalid PROXY address received");
 	strlcpy(mon->conf->via, mon->conf->peer, sizeof(mon->conf->via));
 	strlcpy(mon->conf->peer, addr, sizeof(mon->conf->peer));
-	log_debug("client %s%s", monitor_peer(mon),
-	    flags & IPC_PROXY_SSL ? ", TLS at the proxy" : "");
+	log_debug("proxy header accepted tls=%s",
+	    flags & IPC_PROXY_SSL ? "proxy" : "no");
 }
 
 static void
@@ -296,14 +282,15 @@ monitor_login(struct monitor *mon, const char *tls)
 
 	if ((mon->userlock_fd = userlock_take(mon->user.name)) == -1) {
 		if (errno == EBUSY) {
-			log_info("user %s already in a session, refused from "
-			    "%s", mon->user.name, monitor_peer(mon));
+			log_info("login refused user=%s reason=in-use",
+			    mon->user.name);
 			if (ipc_send(mon->session_fd, IPC_AUTH_INUSE, NULL, 0,
 			    -1) == -1)
 				fatal("send to session");
 			return;
 		}
-		log_warn("session lock for %s", mon->user.name);
+		log_warn("login refused user=%s reason=session-lock",
+		    mon->user.name);
 		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
 			fatal("send to session");
 		return;
@@ -311,7 +298,7 @@ monitor_login(struct monitor *mon, const char *tls)
 	if (maildrop_expand(mon->conf->maildrop, mon->user.name,
 	    mon->user.home, mon->maildrop, sizeof(mon->maildrop)) == -1 ||
 	    maildrop_names(mon) == -1) {
-		log_warnx("maildrop path for %s too long or invalid",
+		log_warnx("login refused user=%s reason=maildrop-path",
 		    mon->user.name);
 		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
 			fatal("send to session");
@@ -319,8 +306,7 @@ monitor_login(struct monitor *mon, const char *tls)
 		mon->userlock_fd = -1;
 		return;
 	}
-	log_info("login user=%s from %s %s", mon->user.name, monitor_peer(mon),
-	    tls);
+	log_info("login user=%s tls=%s", mon->user.name, tls);
 	maildrop_fork(mon, &sm);
 	mon->state = MON_AUTHED;
 	if (ipc_send(mon->session_fd, IPC_AUTH_OK, NULL, 0, sm) == -1)
@@ -361,16 +347,13 @@ monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 		monitor_login(mon, tls);
 		return;
 	case AUTH_UNKNOWN:
-		log_info("failed login for unknown user from %s",
-		    monitor_peer(mon));
+		log_info("login failed reason=unknown-user");
 		break;
 	case AUTH_REFUSED:
-		log_info("failed login for %s from %s", user,
-		    monitor_peer(mon));
+		log_info("login failed user=%s reason=bad-credentials", user);
 		break;
 	default:
-		log_warnx("cannot check credentials from %s",
-		    monitor_peer(mon));
+		log_warnx("login deferred reason=auth-error");
 		sleep(AUTH_FAILURE_DELAY);
 		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
 			fatal("send to session");
@@ -405,8 +388,8 @@ monitor_spool_dir(struct monitor *mon)
 		return -1;
 	if (fstat(dirfd, &st) == -1 || st.st_uid != 0 ||
 	    ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
-		log_warnx("%s: not acting for the user in a directory root "
-		    "does not own", dir);
+		log_warnx("spool directory refused dir=%s "
+		    "reason=not-root-owned", dir);
 		close(dirfd);
 		errno = EPERM;
 		return -1;
@@ -447,7 +430,7 @@ monitor_dotunlock_now(struct monitor *mon)
 	if (mon->dotlock_dirfd == -1)
 		return;
 	if (dotlock_remove(mon->dotlock_dirfd, mon->maildrop_name) == -1)
-		log_warn("remove dot-lock of %s", mon->maildrop);
+		log_warn("dot-lock not removed mailbox=%s", mon->maildrop);
 	close(mon->dotlock_dirfd);
 	mon->dotlock_dirfd = -1;
 }
@@ -583,8 +566,8 @@ monitor_clear_dead_lock(struct monitor *mon, pid_t dead)
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
 	if (dotlock_remove_dead(dirfd, mon->maildrop_name, dead))
-		log_warnx("removed the dot-lock of %s left by the maildrop "
-		    "process", mon->maildrop);
+		log_warnx("stale dot-lock removed mailbox=%s",
+		    mon->maildrop);
 	close(dirfd);
 }
 
@@ -603,11 +586,11 @@ monitor_reap(struct monitor *mon)
 		if (pid == mon->maildrop_pid)
 			monitor_clear_dead_lock(mon, pid);
 		if (WIFSIGNALED(status))
-			log_warnx("%s process killed by signal %d",
+			log_warnx("%s process killed signal=%d",
 			    pid == mon->session_pid ? "session" : "maildrop",
 			    WTERMSIG(status));
 		else
-			log_warnx("%s process exited with status %d",
+			log_warnx("%s process failed status=%d",
 			    pid == mon->session_pid ? "session" : "maildrop",
 			    WEXITSTATUS(status));
 	}

@@ -49,14 +49,14 @@ startup_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "pop3d: %s\n", msg);
-	syslog(LOG_ERR, "[monitor] %s", msg);
+	log_emit(LOG_ERR, msg);
 	exit(1);
 }
 
 static __dead void
 usage(void)
 {
-	fprintf(stderr, "usage: pop3d [-dnPSv] [-a passwd-file] [-c cert-file] "
+	fprintf(stderr, "usage: pop3d [-dnPSVv] [-a passwd-file] [-c cert-file] "
 	    "[-k key-file]\n"
 	    "             [-m maildrop] [-t seconds] [-u user] "
 	    "[-x networks]\n");
@@ -131,17 +131,26 @@ peer_name(struct pop3d_conf *conf)
 	socklen_t		 len = sizeof(ss);
 	char			 addr[INET6_ADDRSTRLEN];
 	const void		*a = NULL;
+	int			 af;
 
 	memset(&ss, 0, sizeof(ss));
 	strlcpy(conf->peer, "local", sizeof(conf->peer));
 	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1)
 		return;
 	memcpy(&conf->peer_addr, &ss, sizeof(conf->peer_addr));
-	if (ss.ss_family == AF_INET)
+	af = ss.ss_family;
+	if (af == AF_INET)
 		a = &((struct sockaddr_in *)&ss)->sin_addr;
-	else if (ss.ss_family == AF_INET6)
+	else if (af == AF_INET6) {
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-	if (a != NULL && inet_ntop(ss.ss_family, a, addr, sizeof(addr)))
+		/* a dual-stack listener (xinetd's IPv6 flag): the IPv4
+		 * address, as a firewall and fail2ban know it */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			af = AF_INET;
+			a = (const unsigned char *)a + 12;
+		}
+	}
+	if (a != NULL && inet_ntop(af, a, addr, sizeof(addr)))
 		strlcpy(conf->peer, addr, sizeof(conf->peer));
 }
 
@@ -161,12 +170,26 @@ proxy_nets(struct pop3d_conf *conf)
 	return 0;
 }
 
+
+/*
+ * -n: each problem goes to stderr as one line, the verdict to stdout.
+ */
 static int
 configtest(struct pop3d_conf *conf)
 {
 	char	 path[PATH_MAX];
 	int	 bad = 0, n;
 
+	if (conf->implicit_tls && (conf->cert_file == NULL ||
+	    conf->key_file == NULL)) {
+		log_warnx("-S needs -c and -k");
+		bad = 1;
+	} else if (!conf->cleartext && (conf->cert_file == NULL ||
+	    conf->key_file == NULL)) {
+		log_warnx("nobody can log in: passwords are refused without "
+		    "TLS, and TLS needs -c and -k (or -P allows cleartext)");
+		bad = 1;
+	}
 	if (check_session_user(conf) == -1)
 		bad = 1;
 	if (proxy_nets(conf) == -1)
@@ -187,8 +210,7 @@ configtest(struct pop3d_conf *conf)
 	}
 	if (tls_load_keypair(conf) == -1 || tls_check_keypair(conf) == -1)
 		bad = 1;
-	if (!bad)
-		fprintf(stderr, "configuration OK\n");
+	printf("%s\n", bad ? "configuration has errors" : "configuration OK");
 	return bad;
 }
 
@@ -217,10 +239,14 @@ main(int argc, char *argv[])
 	closefrom(STDERR_FILENO + 1);
 	stderr_off_the_wire();
 	openlog("pop3d", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	/* every line about this connection names the client, even a
+	 * startup error */
+	peer_name(&conf);
+	log_peer(conf.peer, conf.via);
 	conf.maildrop = DEFAULT_MAILDROP;
 	conf.session_user = DEFAULT_SESSION_USER;
 	conf.timeout = DEFAULT_TIMEOUT;
-	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:vx:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:Vvx:")) != -1) {
 		switch (ch) {
 		case 'a':
 			conf.passwd_file = optarg;
@@ -254,6 +280,9 @@ main(int argc, char *argv[])
 		case 'u':
 			conf.session_user = optarg;
 			break;
+		case 'V':
+			printf("pop3d %s\n", POP3D_VERSION);
+			exit(0);
 		case 'v':
 			log_verbose = 1;
 			break;
@@ -269,18 +298,20 @@ main(int argc, char *argv[])
 	if (geteuid() != 0)
 		startup_error("must be started as root");
 	if (conf.implicit_tls && (conf.cert_file == NULL ||
-	    conf.key_file == NULL))
+	    conf.key_file == NULL) && !conf.configtest)
 		startup_error("-S needs -c and -k");
 	log_init(conf.debug || conf.configtest, log_verbose);
 	proc_setname("monitor");
-	if (conf.configtest)
+	if (conf.configtest) {
+		/* a check of the files, not of a connection */
+		log_peer(NULL, NULL);
 		exit(configtest(&conf));
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	if (check_session_user(&conf) == -1 || proxy_nets(&conf) == -1 ||
 	    tls_load_keypair(&conf) == -1)
 		fatalx("configuration error: check it with pop3d -n");
-	peer_name(&conf);
 #ifdef POP3D_TEST_HOOKS
 	/* test builds: a descriptor the children must refuse to run with */
 	if (getenv("POP3D_TEST_LEAK_FD") != NULL)

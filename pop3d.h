@@ -15,6 +15,9 @@
 
 #include "params.h"
 
+/* The release: pop3d -V and the IMPLEMENTATION capability. */
+#define POP3D_VERSION	"0.9"
+
 #ifndef __dead
 #define __dead	__attribute__((noreturn))
 #endif
@@ -243,6 +246,9 @@ int	 ipc_decode(const void *, size_t, struct ipc_msg *);
  */
 void	 log_init(int, int);
 void	 log_procname(const char *);
+/* log_peer: ends every later line with " from=ADDR" and, while VIA is
+ * not empty, " via=VIA", both read from the pointers each time. */
+void	 log_peer(const char *, const char *);
 void	 log_to_monitor(int);
 void	 log_emit(int, const char *);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -489,7 +495,7 @@ int	 io_flush_records(struct io *);
 /* io_starttls: discards unread input and does the server handshake;
  * returns 0, or -1 after logging why. */
 int	 io_starttls(struct io *);
-/* io_tls_info: "TLSv1.3 CIPHER" for the log, or "no TLS". */
+/* io_tls_info: "TLSv1.3/CIPHER" for the log's tls= field, or "no". */
 const char *io_tls_info(struct io *);
 /* io_close: closes TLS if active. */
 void	 io_close(struct io *);

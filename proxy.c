@@ -335,17 +335,17 @@ proxy_read(int fd, unsigned char *buf, size_t n, time_t deadline)
 			continue;
 		}
 		if (r == 0)
-			return "connection closed";
+			return "connection-closed";
 		if (errno != EAGAIN && errno != EINTR)
-			return "connection lost";
+			return "connection-lost";
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		if (ts.tv_sec >= deadline)
-			return "timed out";
+			return "timed-out";
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, (deadline - ts.tv_sec) * 1000) == -1 &&
 		    errno != EINTR)
-			return "connection lost";
+			return "connection-lost";
 	}
 	return NULL;
 }
@@ -372,7 +372,7 @@ proxy_accept(struct pop3d_conf *conf, int fd, int monitor_fd, int *ssl)
 		n += need;
 	}
 	if (need == -1 || proxy_parse(buf, n, &h) == -1)
-		return "invalid PROXY header";
+		return "invalid-proxy-header";
 	if (h.local)
 		return NULL;	/* served as the proxy itself */
 	*ssl = h.ssl;

@@ -39,6 +39,7 @@ struct session {
 	int			 progress;	/* a whole command came */
 	int			 grace;		/* seconds to log in */
 	int			 proxy_tls;	/* a trusted proxy ended TLS */
+	int			 cleartext_logged;
 	struct mbox_msg		*msgs;
 	size_t			 count;
 	size_t			 cap;		/* msgs allocated */
@@ -55,6 +56,9 @@ struct session {
  * the rest of its line as one word: a password may hold spaces.
  */
 #define ARGS_REST	(-1)
+
+/* "1 message", "2 messages" */
+#define PLURAL(n)	((n) == 1 ? "" : "s")
 
 struct verb {
 	const char	*name;
@@ -119,7 +123,7 @@ reply(struct session *s, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "-ERR internal error");
 	memcpy(line + n, "\r\n", 2);
 	if (io_write(&s->io, line, n + 2) == -1)
-		session_end(s, "connection lost");
+		session_end(s, "connection-lost");
 }
 
 /*
@@ -191,15 +195,32 @@ parse_args(char *args, char **argv, int max)
 	return n;
 }
 
+/* The tls= of the log: "TLSv1.3/CIPHER", "no", or "proxy" where a
+ * trusted proxy ended the client's TLS. */
+static const char *
+session_tls(struct session *s)
+{
+	return s->proxy_tls && s->io.tls == NULL ? "proxy" :
+	    io_tls_info(&s->io);
+}
+
 static int
 session_login_allowed(struct session *s)
 {
 	return s->conf->cleartext || s->io.tls != NULL || s->proxy_tls;
 }
 
+/* The client may just have sent a password in the clear: the admin
+ * hears of it once a session, with the command it came with. */
 static int
-session_refuse_cleartext(struct session *s)
+session_refuse_cleartext(struct session *s, const char *command)
 {
+	if (!s->cleartext_logged) {
+		log_info("login refused command=%s reason=%s tls=%s", command,
+		    s->io.server != NULL ? "cleartext" : "no-tls-configured",
+		    session_tls(s));
+		s->cleartext_logged = 1;
+	}
 	if (s->io.server != NULL)
 		reply(s, "-ERR cleartext login refused, use STLS first");
 	else
@@ -234,7 +255,7 @@ cmd_capa(struct session *s, int argc, char **argv)
 	reply(s, "RESP-CODES");
 	reply(s, "AUTH-RESP-CODE");
 	if (authed)
-		reply(s, "IMPLEMENTATION pop3d");
+		reply(s, "IMPLEMENTATION pop3d-%s", POP3D_VERSION);
 	reply(s, ".");
 	return 0;
 }
@@ -254,7 +275,7 @@ cmd_stls(struct session *s, int argc, char **argv)
 	}
 	reply(s, "+OK begin TLS negotiation");
 	if (io_flush(&s->io) == -1)
-		session_end(s, "connection lost");
+		session_end(s, "connection-lost");
 	/* RFC 2595 4: forget everything said before the handshake */
 	s->have_user = 0;
 	explicit_bzero(s->user, sizeof(s->user));
@@ -269,7 +290,7 @@ cmd_user(struct session *s, int argc, char **argv)
 {
 	(void)argc;
 	if (!session_login_allowed(s))
-		return session_refuse_cleartext(s);
+		return session_refuse_cleartext(s, "USER");
 	/* too long for anyone: PASS fails, after the same delay */
 	if (strlcpy(s->user, argv[0], sizeof(s->user)) >= sizeof(s->user))
 		s->user[0] = '\0';
@@ -338,11 +359,11 @@ session_receive_index(struct session *s)
 			/* it died: the client still gets an answer */
 			reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try "
 			    "again later");
-			session_end(s, "maildrop process failed");
+			session_end(s, "maildrop-failed");
 		}
 		if (m.type == IPC_MAILDROP_ERR) {
 			session_maildrop_error(s, &m);
-			session_end(s, "maildrop refused");
+			session_end(s, "maildrop-refused");
 		}
 		if (m.type == IPC_READY && m.len == 0)
 			break;
@@ -416,8 +437,7 @@ session_login(struct session *s, const char *user, const char *pass)
 	unsigned char		 buf[sizeof(struct ipc_auth) + MAX_USER +
 				    MAX_PASSWORD + 64];
 	struct ipc_auth		 a;
-	const char		*tls = s->proxy_tls && s->io.tls == NULL ?
-				    "TLS at the proxy" : io_tls_info(&s->io);
+	const char		*tls = session_tls(s);
 	size_t			 count;
 	long long		 octets;
 
@@ -448,7 +468,7 @@ session_login(struct session *s, const char *user, const char *pass)
 		return 0;
 	case IPC_AUTH_FINAL:
 		reply(s, "-ERR [AUTH] too many failed logins");
-		session_end(s, "too many failed logins");
+		session_end(s, "too-many-failed-logins");
 	case IPC_AUTH_INUSE:
 		reply(s, "-ERR [IN-USE] maildrop already in use");
 		return 0;
@@ -464,7 +484,8 @@ session_login(struct session *s, const char *user, const char *pass)
 	s->state = S_TRANSACTION;
 	s->io.limit = 0;	/* logged in: only -t from now on */
 	session_totals(s, &count, &octets);
-	reply(s, "+OK maildrop has %zu messages (%lld octets)", count, octets);
+	reply(s, "+OK maildrop has %zu message%s (%lld octets)", count,
+	    PLURAL(count), octets);
 	return 0;
 }
 
@@ -475,7 +496,7 @@ cmd_pass(struct session *s, int argc, char **argv)
 
 	(void)argc;
 	if (!session_login_allowed(s))
-		return session_refuse_cleartext(s);
+		return session_refuse_cleartext(s, "PASS");
 	if (!s->have_user) {
 		reply(s, "-ERR USER first");
 		return -1;
@@ -532,7 +553,7 @@ cmd_auth(struct session *s, int argc, char **argv)
 		return 0;
 	}
 	if (!session_login_allowed(s))
-		return session_refuse_cleartext(s);
+		return session_refuse_cleartext(s, "AUTH");
 	s->have_user = 0;
 	if (argc == 2)
 		return session_sasl_response(s, argv[1]);
@@ -613,7 +634,8 @@ session_listing(struct session *s, int argc, char **argv, int uidl)
 	if (uidl)
 		reply(s, "+OK unique-id listing follows");
 	else
-		reply(s, "+OK %zu messages (%lld octets)", count, octets);
+		reply(s, "+OK %zu message%s (%lld octets)", count,
+		    PLURAL(count), octets);
 	for (i = 0; i < s->count; i++) {
 		if (s->deleted[i])
 			continue;
@@ -657,10 +679,10 @@ session_stream(struct session *s, const struct mbox_msg *m, int fd,
 	while (left > 0 && !x.done) {
 		want = left < (off_t)sizeof(in) ? (size_t)left : sizeof(in);
 		if ((n = pread(fd, in, want, pos)) <= 0) {
-			log_warnx("mailbox read failed at offset %lld: %s",
-			    (long long)pos, n == 0 ? "file truncated" :
-			    strerror(errno));
-			session_end(s, "mailbox read failed");
+			log_warnx("mailbox read failed user=%s offset=%lld "
+			    "error=\"%s\"", s->user, (long long)pos,
+			    n == 0 ? "file truncated" : strerror(errno));
+			session_end(s, "mailbox-read-failed");
 		}
 		pos += n;
 		left -= n;
@@ -669,7 +691,7 @@ session_stream(struct session *s, const struct mbox_msg *m, int fd,
 			room = sizeof(s->io.wbuf) - s->io.wlen;
 			if (room < 2 * TLS_RECORD &&
 			    io_flush_records(&s->io) == -1)
-				session_end(s, "connection lost");
+				session_end(s, "connection-lost");
 			room = sizeof(s->io.wbuf) - s->io.wlen;
 			chunk = (size_t)n - done < room / 2 ?
 			    (size_t)n - done : room / 2;
@@ -679,7 +701,7 @@ session_stream(struct session *s, const struct mbox_msg *m, int fd,
 		}
 	}
 	if ((out = io_reserve(&s->io, 5)) == NULL)
-		session_end(s, "connection lost");
+		session_end(s, "connection-lost");
 	s->io.wlen += xform_end(&x, out);
 	memcpy(s->io.wbuf + s->io.wlen, ".\r\n", 3);
 	s->io.wlen += 3;
@@ -703,7 +725,7 @@ session_open_msg(struct session *s, uint32_t n)
 	if (ipc_recv(s->maildrop_fd, &m) != 1) {
 		reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try again "
 		    "later");
-		session_end(s, "maildrop process failed");
+		session_end(s, "maildrop-failed");
 	}
 	if (m.type == IPC_MSG_FD && m.len == 0 && m.fd != -1)
 		return m.fd;
@@ -790,7 +812,8 @@ cmd_rset(struct session *s, int argc, char **argv)
 	memset(s->deleted, 0, s->count);
 	s->ndeleted = 0;
 	session_totals(s, &count, &octets);
-	reply(s, "+OK maildrop has %zu messages (%lld octets)", count, octets);
+	reply(s, "+OK maildrop has %zu message%s (%lld octets)", count,
+	    PLURAL(count), octets);
 	return 0;
 }
 
@@ -839,7 +862,7 @@ session_update(struct session *s)
 			reply(s, "-ERR [SYS/TEMP] update of maildrop "
 			    "interrupted, it will be finished at the next login");
 		s->ndeleted = 0;
-		session_end(s, "maildrop process failed during the commit");
+		session_end(s, "maildrop-failed-in-commit");
 	}
 	if (m.fd != -1)
 		fatalx("invalid commit reply from maildrop");
@@ -851,7 +874,8 @@ session_update(struct session *s)
 	if (m.type != IPC_COMMIT_OK || m.len < sizeof(left))
 		fatalx("invalid commit reply from maildrop");
 	memcpy(&left, m.data, sizeof(left));
-	reply(s, "+OK pop3d signing off (%u messages left)", left);
+	reply(s, "+OK pop3d signing off (%u message%s left)", left,
+	    PLURAL(left));
 }
 
 static int
@@ -876,7 +900,7 @@ session_bad(struct session *s, const char *text)
 {
 	if (++s->bad_commands >= MAX_BAD_COMMANDS) {
 		reply(s, "-ERR too many bad commands");
-		session_end(s, "too many bad commands");
+		session_end(s, "too-many-bad-commands");
 	}
 	if (text != NULL)
 		reply(s, "%s", text);
@@ -974,29 +998,33 @@ session_lines(struct session *s)
 }
 
 /* Ends the session: a normal QUIT, or why the connection is dropped (no
- * deletions happen then). */
+ * deletions happen then), as a reason= word. */
 static __dead void
 session_end(struct session *s, const char *why)
 {
-	char	 grace[64];
+	char		 grace[64];
+	const char	*q;
 
 	if (s->state == S_AUTHORIZATION && s->io.limit != 0 &&
 	    io_now() >= s->io.limit) {
-		snprintf(grace, sizeof(grace), "no login within %d seconds",
+		snprintf(grace, sizeof(grace), "login-timed-out seconds=%d",
 		    s->grace);
 		why = grace;
 		(void)io_write(&s->io, "-ERR login time limit reached\r\n", 31);
 	}
 	(void)io_flush(&s->io);
 	io_close(&s->io);
+	/* a reason of several words is quoted, to stay one field */
+	q = why != NULL && strchr(why, ' ') != NULL ? "\"" : "";
 	if (s->state == S_TRANSACTION)
-		log_info("logout user=%s retrieved=%zu/%lld deleted=%zu "
-		    "left=%zu%s%s", s->user, s->retrieved, s->retrieved_octets,
-		    s->quit ? s->ndeleted : 0,
-		    s->count - (s->quit ? s->ndeleted : 0),
-		    why != NULL ? ", " : "", why != NULL ? why : "");
+		log_info("logout user=%s retrieved=%zu octets=%lld deleted=%zu "
+		    "left=%zu tls=%s%s%s%s%s", s->user, s->retrieved,
+		    s->retrieved_octets, s->quit ? s->ndeleted : 0,
+		    s->count - (s->quit ? s->ndeleted : 0), session_tls(s),
+		    why != NULL ? " reason=" : "", q, why != NULL ? why : "", q);
 	else if (why != NULL)
-		log_info("session ended before login: %s", why);
+		log_info("session ended before login reason=%s%s%s tls=%s", q,
+		    why, q, session_tls(s));
 	exit(0);
 }
 
@@ -1033,7 +1061,7 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	s.progress = 1;
 	for (;;) {
 		if (io_flush(&s.io) == -1)
-			session_end(&s, "connection lost");
+			session_end(&s, "connection-lost");
 		/*
 		 * The inactivity timer starts when the client has had all
 		 * its answers, and only a whole command stops it: a client
@@ -1044,9 +1072,9 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 			s.progress = 0;
 		}
 		if ((n = io_fill(&s.io)) <= 0)
-			session_end(&s, n == 0 ? "connection closed" :
-			    errno == ETIMEDOUT ? "timed out" :
-			    "connection lost");
+			session_end(&s, n == 0 ? "connection-closed" :
+			    errno == ETIMEDOUT ? "timed-out" :
+			    "connection-lost");
 		session_lines(&s);
 		if (s.quit)
 			session_end(&s, NULL);

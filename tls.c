@@ -385,6 +385,20 @@ io_write(struct io *io, const void *buf, size_t n)
 	return 0;
 }
 
+/* libtls's text without its own "handshake failed: " in front, which
+ * the log line says already; never NULL. */
+static const char *
+tls_error_text(const char *err)
+{
+	const char	*lead = "handshake failed: ";
+
+	if (err == NULL)
+		return "unknown";
+	if (strncmp(err, lead, strlen(lead)) == 0)
+		err += strlen(lead);
+	return err;
+}
+
 int
 io_starttls(struct io *io)
 {
@@ -396,7 +410,8 @@ io_starttls(struct io *io)
 	if (io->server == NULL)
 		return -1;
 	if (tls_accept_fds(io->server, &io->tls, io->rfd, io->wfd) == -1) {
-		log_warnx("TLS accept: %s", tls_error(io->server));
+		log_warnx("TLS handshake failed error=\"%s\"",
+		    tls_error_text(tls_error(io->server)));
 		return -1;
 	}
 	for (;;) {
@@ -406,11 +421,12 @@ io_starttls(struct io *io)
 		if (rv != TLS_WANT_POLLIN && rv != TLS_WANT_POLLOUT)
 			break;
 		if (io_wait_tls(io, rv, deadline) == -1) {
-			log_info("TLS handshake timed out");
+			log_info("TLS handshake failed reason=timed-out");
 			return -1;
 		}
 	}
-	log_info("TLS handshake failed: %s", tls_error(io->tls));
+	log_info("TLS handshake failed error=\"%s\"",
+	    tls_error_text(tls_error(io->tls)));
 	return -1;
 }
 
@@ -420,8 +436,8 @@ io_tls_info(struct io *io)
 	static char	 info[128];
 
 	if (io->tls == NULL)
-		return "no TLS";
-	snprintf(info, sizeof(info), "%s %s", tls_conn_version(io->tls),
+		return "no";
+	snprintf(info, sizeof(info), "%s/%s", tls_conn_version(io->tls),
 	    tls_conn_cipher(io->tls));
 	return info;
 }

@@ -8,7 +8,7 @@ import subprocess
 
 from pop3test import (Pop3TestCase, parse_mbox, plain_mbox, tricky_mbox,
                       read_file, password, uid_of, split_lines,
-                      strip_received)
+                      strip_received, VERSION)
 
 
 def lf_lines(m):
@@ -59,7 +59,7 @@ class Poplib(Pop3TestCase):
         caps = p.capa()
         for cap in ("TOP", "UIDL", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE"):
             self.assertIn(cap, caps)
-        self.assertEqual(caps.get("IMPLEMENTATION"), ["pop3d"])
+        self.assertEqual(caps.get("IMPLEMENTATION"), ["pop3d-" + VERSION])
         p.quit()
 
     def test_dele_quit(self):
@@ -264,7 +264,7 @@ class Mpop(Pop3TestCase):
         left = read_file(self.mbox_path()) if os.path.exists(self.mbox_path()) else b""
         self.assertEqual(parse_mbox(left), [])
         self.assertTrue(self.srv.wait_idle())
-        self.assertRegex(self.srv.log(), r"logout user=alice retrieved=6/\d+ deleted=6 left=0")
+        self.assertRegex(self.srv.log(), r"logout user=alice retrieved=6 octets=\d+ deleted=6 left=0 ")
 
     def test_mbox_delivery(self):
         data = plain_mbox(3)

@@ -161,8 +161,8 @@ class StaleJournal(CrashCase):
         self.assertEqual(read(path + STALE_SUFFIX), journal, "journal not set aside")
         st = os.lstat(path + STALE_SUFFIX)
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (uid_of(user), 0o600))
-        self.assertRegex(log, r"journal no longer matches the maildrop.*set aside as "
-                         + os.path.basename(path) + STALE_SUFFIX)
+        self.assertRegex(log, r"stale journal set aside journal=\S+ as=\S*"
+                         + os.path.basename(path) + STALE_SUFFIX + " reason=maildrop-changed")
         self.assertNotIn("finishing an interrupted commit", log)
         # the next commit works, and a later stale journal replaces this one
         if how != "remove":

@@ -129,7 +129,7 @@ class Sandbox(Pop3TestCase):
         finally:
             proc.terminate()
             proc.wait(5)
-        self.assertIn("session process killed by signal 31", text)
+        self.assertIn("session process killed signal=31", text)
         self.assertRegex(text, r"Child \d+ died with code 1")
 
 
@@ -191,7 +191,7 @@ class Limits(Pop3TestCase):
         self.assertLess(vm_kb(session, "VmHWM"), 32 * 1024)
         self.assertTrue(self.srv.wait_idle(12),
                         "session not ended though the client reads nothing")
-        self.assertIn("connection lost", self.srv.log())
+        self.assertIn("reason=connection-lost", self.srv.log())
         c.close()
 
     def test_million_pipelined_commands(self):

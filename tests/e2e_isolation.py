@@ -99,7 +99,7 @@ class KeyOwner(TlsCase):
         self.assertTrue(srv.wait_idle())
         self.assertIn("key file must be owned by root", srv.log())
         rc, err = self.check_config("-c", self.tls.cert, "-k", self.key_of(0))
-        self.assertEqual((rc, err.strip()), (0, "configuration OK"))
+        self.assertEqual((rc, err.strip()), (0, ""))
 
 
 def syscall_nr(pid):
@@ -163,7 +163,7 @@ class Seccomp(ChildCase):
         self.assertEqual(c.cmd("NOOP"), "+OK")
         self.assertEqual(c.cmd("DELE 1"), "+OK message 1 deleted")
         self.quit(c, "+OK pop3d signing off (2 messages left)")
-        self.assertNotIn("killed by signal", self.srv.log())
+        self.assertNotIn("process killed signal=", self.srv.log())
 
     def escape(self, what, survives=False, sandbox=True):
         env = {"POP3D_TEST_SANDBOX_ESCAPE": what}
@@ -184,7 +184,7 @@ class Seccomp(ChildCase):
             c.cmd("USER alice")
             r = c.cmd("PASS " + password("alice"))
             if survives:
-                self.assertReply(r, "+OK maildrop has 1 messages")
+                self.assertReply(r, "+OK maildrop has 1 message (")
             else:
                 self.assertReply(r, "-ERR [SYS/TEMP] maildrop unavailable")
             c.close()
@@ -195,7 +195,7 @@ class Seccomp(ChildCase):
         if survives:
             self.assertIn("test build: %s survived" % how, log)
         else:
-            self.assertIn("%s process killed by signal 31" % who, log)
+            self.assertIn("%s process killed signal=31" % who, log)
             self.assertNotIn("survived", log)
 
     def test_executable_mmap_kills_session(self):
@@ -243,8 +243,8 @@ class LoginGrace(ChildCase):
         c.close()
         self.assertTrue(self.srv.wait_idle())
         log = self.srv.log()
-        self.assertEqual(log.count("[session] session ended before login: no login "
-                                   "within 3 seconds"), 1, log)
+        self.assertEqual(log.count('[session] session ended before login '
+                                   'reason="login-timed-out seconds=3"'), 1, log)
         self.assertEqual(log.count("[session]"), 1, log)
 
     def test_user_without_pass_cut_too(self):
@@ -279,7 +279,7 @@ class IndexGrowth(Pop3TestCase):
         start = time.monotonic()
         r = c.cmd("PASS " + password("alice"))
         took = time.monotonic() - start
-        self.assertEqual(r, "+OK maildrop has %d messages (0 octets)" % n)
+        self.assertEqual(r, "+OK maildrop has %s (0 octets)" % pt.messages(n))
         self.assertLess(took, 60)
         self.assertEqual(c.cmd("LIST %d" % n), "+OK %d 0" % n)
         self.quit(c)
@@ -409,7 +409,7 @@ class Descriptors(ChildCase):
         c.close()
         self.assertTrue(srv.wait_idle())
         self.assertRegex(srv.log(), r"\[session\] descriptor \d+ is open and should not be")
-        self.assertIn("session process exited with status 1", srv.log())
+        self.assertIn("session process failed status=1", srv.log())
 
 
 def memory_holds(pid, needles):

@@ -241,7 +241,7 @@ class Concurrency(MaildirCase):
         first = b"Subject: first\n\nbefore the session\n"
         self.deliver_procmail(first)
         c = self.login()
-        self.assertEqual(c.login_reply, "+OK maildrop has 1 messages (%d octets)" % ref(first).size)
+        self.assertEqual(c.login_reply, "+OK maildrop has 1 message (%d octets)" % ref(first).size)
         by_procmail = b"Subject: by procmail\n\n.dot line\nbody\n"
         by_maildrop = b"Subject: by maildrop\n\nanother body\n"
         self.deliver_procmail(by_procmail)
@@ -533,4 +533,4 @@ class Sandbox(MaildirCase):
         self.assertTrue(self.srv.wait_idle())
         log = self.srv.log()
         self.assertIn("[maildrop] test build: trying mmap-exec", log)
-        self.assertIn("maildrop process killed by signal 31", log)
+        self.assertIn("maildrop process killed signal=31", log)

@@ -8,7 +8,8 @@ import time
 
 from pop3test import (Pop3TestCase, parse_mbox, plain_mbox, tricky_mbox,
                       from_line, msg, mbox_bytes, write_mailbox, read_file,
-                      file_state, password, uid_of, ref_uidls, USERS)
+                      file_state, password, uid_of, ref_uidls, USERS,
+                      messages)
 
 SYS_TEMP = "-ERR [SYS/TEMP] maildrop changed by another program, nothing deleted"
 
@@ -60,7 +61,7 @@ class Commit(Pop3TestCase):
         c = self.login()
         for n in deleted:
             self.assertEqual(c.cmd("DELE %d" % n), "+OK message %d deleted" % n)
-        self.quit(c, "+OK pop3d signing off (%d messages left)" % (len(self.msgs) - len(deleted)))
+        self.quit(c, "+OK pop3d signing off (%s left)" % messages(len(self.msgs) - len(deleted)))
 
     def test_delete_middle_messages_others_byte_identical(self):
         self.commit([2, 7])
@@ -86,7 +87,7 @@ class Commit(Pop3TestCase):
         c.send("".join("DELE %d\r\n" % n for n in sorted(gone)))
         for n in sorted(gone):
             self.assertEqual(c.readline().decode(), "+OK message %d deleted" % n)
-        self.quit(c, "+OK pop3d signing off (%d messages left)" % (2000 - len(gone)))
+        self.quit(c, "+OK pop3d signing off (%s left)" % messages(2000 - len(gone)))
         self.assertEqual(read_file(self.path), chunks_without(data, msgs, gone))
         self.assertFalse(os.path.exists(self.path + ".lock"), "dot-lock left behind")
 

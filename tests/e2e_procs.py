@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 from pop3test import (Pop3TestCase, POP3D, plain_mbox, password, uid_of,
-                      proc_status, proc_comm, sha512_hash, USERS)
+                      proc_status, proc_comm, sha512_hash, USERS, VERSION)
 
 
 def ids(status, key):
@@ -103,9 +103,10 @@ class Logging(Pop3TestCase):
         c.cmd("DELE 1")
         self.quit(c)
         log = self.srv.log()
-        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] login user=alice from 127\.0\.0\.1\b")
+        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] login user=alice tls=no from=127\.0\.0\.1$")
         self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[session\] logout user=alice "
-                              r"retrieved=1/%d deleted=1 left=2$" % msgs[1].size)
+                              r"retrieved=1 octets=%d deleted=1 left=2 tls=no "
+                              r"from=127\.0\.0\.1$" % msgs[1].size)
         self.assertNotIn(password("alice"), log)
         for line in self.pop3d_lines():
             self.assertRegex(line, r"^pop3d\[\d+\]: \[(monitor|session|maildrop)\] ")
@@ -120,9 +121,10 @@ class Logging(Pop3TestCase):
         c.close()
         self.assertTrue(self.srv.wait_idle())
         log = self.srv.log()
-        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] failed login for alice from 127\.0\.0\.1$")
-        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] failed login for unknown user "
-                              r"from 127\.0\.0\.1$")
+        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] login failed user=alice "
+                              r"reason=bad-credentials from=127\.0\.0\.1$")
+        self.assertRegex(log, r"(?m)^pop3d\[\d+\]: \[monitor\] login failed "
+                              r"reason=unknown-user from=127\.0\.0\.1$")
         self.assertNotIn("secret-typo", log)
         self.assertNotIn("mallory", log)
 
@@ -132,7 +134,7 @@ class Logging(Pop3TestCase):
         c = self.login()
         self.assertLogin(c.login_reply, msgs)
         self.quit(c)
-        self.assertRegex(self.srv.log(), r"\[monitor\] login user=alice from ::1\b")
+        self.assertRegex(self.srv.log(), r"(?m)\[monitor\] login user=alice tls=no from=::1$")
 
 
 class PasswdFile(Pop3TestCase):
@@ -157,7 +159,7 @@ class PasswdFile(Pop3TestCase):
         c.cmd("USER alice")
         self.assertReply(c.cmd("PASS " + password("alice")), "-ERR [AUTH]")
         c.cmd("USER alice")
-        self.assertReply(c.cmd("PASS a-new-password"), "+OK maildrop has 1 messages")
+        self.assertReply(c.cmd("PASS a-new-password"), "+OK maildrop has 1 message (")
         self.quit(c)
 
     def test_malformed_lines_skipped(self):
@@ -185,11 +187,38 @@ class PasswdFile(Pop3TestCase):
 
 class ConfigTest(Pop3TestCase):
 
+    def configtest(self, *args):
+        """pop3d -n ARGS: (exit status, stdout, stderr lines)."""
+        p = subprocess.run([POP3D, "-n"] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        return p.returncode, p.stdout.decode(), p.stderr.decode().splitlines()
+
     def test_n_configuration_ok(self):
-        p = subprocess.run([POP3D, "-n", "-a", self.env.passwd], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=10)
-        self.assertEqual(p.returncode, 0, p.stdout)
-        self.assertIn(b"configuration OK", p.stdout)
+        rc, out, err = self.configtest("-P", "-a", self.env.passwd)
+        self.assertEqual((rc, out, err), (0, "configuration OK\n", []))
+
+    def test_n_nobody_can_log_in(self):
+        # no -P and no certificate: every password is refused
+        rc, out, err = self.configtest("-a", self.env.passwd)
+        self.assertEqual((rc, out), (1, "configuration has errors\n"))
+        self.assertEqual(len(err), 1, err)
+        self.assertIn("nobody can log in", err[0])
+
+    def test_n_each_problem_one_line(self):
+        rc, out, err = self.configtest("-a", "/nonexistent/passwd", "-u", "no-such-user-x")
+        self.assertEqual((rc, out), (1, "configuration has errors\n"))
+        self.assertEqual(len(err), 3, err)
+        for line in err:
+            self.assertRegex(line, r"^pop3d\[\d+\]: \[monitor\] \S")
+        self.assertTrue(any("nobody can log in" in l for l in err), err)
+        self.assertTrue(any("no-such-user-x" in l for l in err), err)
+        self.assertTrue(any("/nonexistent/passwd" in l for l in err), err)
+
+    def test_V_version(self):
+        p = subprocess.run([POP3D, "-V"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=10)
+        self.assertEqual((p.returncode, p.stdout.decode(), p.stderr),
+                         (0, "pop3d %s\n" % VERSION, b""))
 
     def test_n_bad_session_user(self):
         p = subprocess.run([POP3D, "-n", "-a", self.env.passwd, "-u", "no-such-user-x"],

@@ -73,7 +73,7 @@ class Transcript(Pop3TestCase):
             "+OK top of message follows", m[1].top(0),
             "+OK message 1 deleted",
             "-ERR message 1 is deleted",
-            "+OK 1 messages (%d octets)" % m[1].size,
+            "+OK 1 message (%d octets)" % m[1].size,
             "2 %d" % m[1].size, ".",
             "+OK maildrop has 2 messages (%d octets)" % total,
             "+OK",
@@ -91,7 +91,8 @@ class Transcript(Pop3TestCase):
         self.assertEqual(rc, 0, log)
         self.assertEqual(read_file(self.mbox_path()),
                          data[:m[1].start] + data[m[2].start:])
-        self.assertRegex(log, r"\[session\] logout user=alice retrieved=0/0 deleted=1 left=2")
+        self.assertRegex(log, r"\[session\] logout user=alice retrieved=0 octets=0 deleted=1 left=2 tls=no "
+                              r"from=local")
 
     def test_end_of_input_without_quit_deletes_nothing(self):
         data = plain_mbox(3)
@@ -118,5 +119,5 @@ class Transcript(Pop3TestCase):
         got, rc, _ = self.run_pop3d(client)
         self.match(got, ["+OK pop3d ready", "+OK send PASS", "re:^\\+OK maildrop has 1 ",
                          "+OK 1 %d" % m[0].size, "+OK %d octets" % m[0].size, m[0].wire,
-                         "+OK pop3d signing off (1 messages left)"])
+                         "+OK pop3d signing off (1 message left)"])
         self.assertEqual(rc, 0)

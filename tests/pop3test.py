@@ -42,6 +42,20 @@ GREETING = b"+OK pop3d ready"
 MBOX_HEAD = 32
 
 
+def source_version():
+    """POP3D_VERSION as pop3d.h defines it: the one place it is set."""
+    with open(os.path.join(TOP_DIR, "pop3d.h")) as f:
+        return re.search(r'#define POP3D_VERSION\s+"([^"]+)"', f.read()).group(1)
+
+
+VERSION = source_version()
+
+
+def messages(n):
+    """"1 message", "2 messages": the count as pop3d's replies say it."""
+    return "%d message%s" % (n, "" if n == 1 else "s")
+
+
 # ----------------------------------------------------------------------
 # Reference implementation of the mbox rules of the contract.
 # ----------------------------------------------------------------------
@@ -737,5 +751,5 @@ class Pop3TestCase(unittest.TestCase):
         self.assertTrue(reply.startswith(expect), "reply %r, expected %r..." % (reply, expect))
 
     def assertLogin(self, reply, msgs):
-        self.assertEqual(reply, "+OK maildrop has %d messages (%d octets)"
-                         % (len(msgs), sum(m.size for m in msgs)))
+        self.assertEqual(reply, "+OK maildrop has %s (%d octets)"
+                         % (messages(len(msgs)), sum(m.size for m in msgs)))
