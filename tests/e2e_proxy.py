@@ -305,6 +305,509 @@ class Header(ProxyCase):
         self.assertIn("-x 10.0.0.1/8", srv.log())
 
 
+
+# ----------------------------------------------------------------------
+# The whole picture: shipped configurations, real proxies, real clients.
+# ----------------------------------------------------------------------
+
+SHARDS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+NUSERS = 200                    # the load test's users; the first 30 are
+NPICTURE = 30                   # those of the functional test
+
+def etc(*path):
+    return os.path.join(TOP, "etc", *path)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def substitute(text, pairs):
+    """Replaces each (old, new) exactly once: a shipped file that no longer
+    has what the test replaces fails the test, not silently."""
+    for old, new in pairs:
+        n = text.count(old)
+        if n != 1:
+            raise AssertionError("%r found %d times in a shipped file" % (old, n))
+        text = text.replace(old, new)
+    return text
+
+
+def user_name(i):
+    return "px%03d" % i
+
+
+def user_pw(i):
+    return "px-pw-%03d-%d" % (i, i * 7919 % 10007)
+
+
+def user_uid(i):
+    return 64000 + i
+
+
+def shard_of(i):
+    return i % len(SHARDS)
+
+
+def user_mbox(i):
+    """Two messages that name their user, the second with a dot line."""
+    name = user_name(i).encode()
+    return pt.mbox_bytes([
+        (pt.from_line(1), pt.msg(1, b"for " + name, b"hello " + name + b"\nline two\n")),
+        (pt.from_line(2), pt.msg(2, b"second " + name, b".dot line\n" + name * 40 + b"\n")),
+    ])
+
+
+class Users:
+    """The users of the shards and their passwd lines, hashed once."""
+
+    _instance = None
+
+    @classmethod
+    def get(cls):
+        if cls._instance is None:
+            cls._instance = Users()
+        return cls._instance
+
+    def __init__(self):
+        pws = "".join(user_pw(i) + "\n" for i in range(NUSERS))
+        hashes = pt.run(["openssl", "passwd", "-6", "-stdin"],
+                        input=pws.encode()).stdout.decode().split()
+        assert len(hashes) == NUSERS
+        self.lines = ["%s:%s:%d:%d::/nonexistent:/bin/sh"
+                      % (user_name(i), hashes[i], user_uid(i), user_uid(i))
+                      for i in range(NUSERS)]
+
+
+class Picture(ProxyCase):
+    """Backends on SHARDS, each with its own spool and passwd file holding
+    its shard of the users, started from the shipped unit files."""
+
+    nusers = NPICTURE
+
+    def setUp(self):
+        super().setUp()
+        self.tls = e2e_tls.TlsFiles.get()
+        self.users = Users.get()
+        self.procs = []
+        self.work = self.env.new_dir("proxies")
+        self.check_units()
+
+    def tearDown(self):
+        for p in self.procs:
+            self.stop_proc(p)
+        super().tearDown()
+
+    @staticmethod
+    def stop_proc(p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def check_units(self):
+        """The shipped backend units: a socket with Accept=yes, no limit
+        per source, MaxConnections above systemd's 64; their ExecStart
+        flags are those the backends here run with."""
+        sock = read_text(etc("systemd", "pop3d-backend.socket"))
+        self.assertRegex(sock, r"(?m)^Accept=yes$")
+        self.assertRegex(sock, r"(?m)^ListenStream=\S+$")
+        self.assertNotRegex(sock, r"(?m)^MaxConnectionsPerSource=")
+        self.assertGreater(int(re.search(r"(?m)^MaxConnections=(\d+)$", sock).group(1)),
+                           2 * NUSERS)
+        unit = read_text(etc("systemd", "pop3d-backend@.service"))
+        argv = re.search(r"(?m)^ExecStart=(.*)$", unit).group(1).split()
+        self.assertTrue(argv[0].endswith("/pop3d"))
+        self.unit_flags = argv[1:]
+
+    def backend_flags(self, cleartext=True):
+        """The unit's flags with this machine's paths; -x the proxy."""
+        out, it = [], iter(self.unit_flags)
+        for a in it:
+            if a == "-x":
+                out += ["-x", PROXY_ADDR]
+                next(it)
+            elif a in ("-c", "-k"):
+                out += [a, self.tls.cert if a == "-c" else self.tls.key]
+                next(it)
+            elif a == "-P":
+                if cleartext:
+                    out.append(a)
+            else:
+                out.append(a)
+        self.assertIn("-x", out)
+        return out
+
+    def start_backends(self, cleartext=True, shards=SHARDS):
+        """One backend per shard address, on one port free on all."""
+        while True:
+            port = pt.free_port(host=shards[0])
+            if all(self.port_free(h, port) for h in shards):
+                break
+        self.backends = []
+        for n, host in enumerate(shards):
+            spool = self.env.new_dir("spool")
+            passwd = os.path.join(spool, "passwd")
+            mine = [i for i in range(self.nusers) if shard_of(i) == n]
+            with open(passwd, "w") as f:
+                f.write("".join(self.users.lines[i] + "\n" for i in mine))
+            os.chmod(passwd, 0o600)
+            for i in mine:
+                pt.write_mailbox(os.path.join(spool, user_name(i)), user_mbox(i), "alice")
+                os.chown(os.path.join(spool, user_name(i)), user_uid(i), user_uid(i))
+            args = self.backend_flags(cleartext) + [
+                "-a", passwd, "-t", "60", "-m", os.path.join(spool, "%u")]
+            # one log directory each: the log's name is the port's
+            srv = ServerOnPort(args, self.env.new_dir("log"), host, port)
+            self.servers.append(srv)
+            srv.spool = spool
+            self.backends.append(srv)
+        self._srv = self.backends[0]
+        return port
+
+    @staticmethod
+    def port_free(host, port):
+        s = socket.socket()
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def spawn(self, argv, ports, log):
+        logf = open(log, "wb")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                             stderr=subprocess.STDOUT)
+        logf.close()
+        self.procs.append(p)
+        deadline = time.monotonic() + 15
+        while not all(pt.listening(port) for port in ports):
+            if p.poll() is not None or time.monotonic() > deadline:
+                self.fail("%s did not start: %s" % (argv[0], read_text(log)))
+            time.sleep(0.05)
+        return p
+
+    def curl(self, url, user, pw, *args):
+        return subprocess.run(
+            ["curl", "-s", "-S", "--max-time", "60", "--interface", CLIENT_ADDR,
+             "--cacert", self.tls.cert, "-u", "%s:%s" % (user, pw)] + list(args) + [url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def fetch_all(self, url_base, i, *args):
+        """Every message of user i through url_base in one curl run (one
+        session), each checked byte for byte."""
+        want = parse_mbox(user_mbox(i))
+        out = os.path.join(self.work, "%s-%d" % (user_name(i), len(args)))
+        os.makedirs(out, exist_ok=True)
+        p = self.curl("%s/[1-%d]" % (url_base, len(want)), user_name(i), user_pw(i),
+                      "-o", os.path.join(out, "#1"), *args)
+        self.assertEqual(p.returncode, 0, "%s: %s" % (user_name(i), p.stderr))
+        for n, m in enumerate(want):
+            got = pt.read_file(os.path.join(out, str(n + 1)))
+            self.assertTrue(got == m.crlf, "%s message %d differs" % (user_name(i), n + 1))
+
+    def assertFromClient(self, srv, what):
+        """srv's log names the client, and the proxy as via=, for what."""
+        self.assertRegex(srv.log(), what + r".*from[= ]127\.0\.0\.5 via=127\.0\.0\.1")
+
+
+class ServerOnPort(pt.Server):
+    """pt.Server on a port chosen by the caller (the shards share one)."""
+
+    def __init__(self, args, logdir, host, port):
+        real = pt.free_port
+        pt.free_port = lambda fam=None, h=None: port
+        try:
+            super().__init__(args, logdir, host)
+        finally:
+            pt.free_port = real
+
+
+def parallel(fn, items, width=8):
+    """Runs fn over items in width threads; returns the exceptions."""
+    import threading
+    errors, lock, todo = [], threading.Lock(), list(items)
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                item = todo.pop()
+            try:
+                fn(item)
+            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    errors.append("%r: %s" % (item, e))
+
+    threads = [threading.Thread(target=worker) for _ in range(width)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+class NginxFront(Picture):
+    """etc/nginx/pop3d-proxy.conf in front of three shards."""
+
+    def start_nginx(self, backend_port):
+        self.p995 = pt.free_port()
+        self.p110 = pt.free_port()
+        auth = pt.free_port()
+        users = "".join("\t\t%s\t\t%s;\n" % (user_name(i), SHARDS[shard_of(i)])
+                        for i in range(self.nusers))
+        text = read_text(etc("nginx", "pop3d-proxy.conf"))
+        text = re.sub(r"(map \$http_auth_user \$pop3d_backend \{\n)(.*?)(\t\})",
+                      lambda m: m.group(1) + "\t\tdefault\t\t%s;\n" % SHARDS[0] + users
+                      + m.group(3), text, count=1, flags=re.S)
+        w = self.work
+        text = substitute(text, [
+            ("pid /run/nginx-pop3d.pid;", "pid %s/nginx.pid;" % w),
+            ("error_log /var/log/nginx/pop3d-error.log;", "error_log %s/error.log info;" % w),
+            ("listen 127.0.0.1:9110;", "listen 127.0.0.1:%d;" % auth),
+            ("auth_http 127.0.0.1:9110/", "auth_http 127.0.0.1:%d/" % auth),
+            ("add_header Auth-Port 110;", "add_header Auth-Port %d;" % backend_port),
+            ("/etc/ssl/pop.example.org/fullchain.pem", self.tls.cert),
+            ("/etc/ssl/pop.example.org/privkey.pem", self.tls.key),
+            ("listen 995 ssl;", "listen 127.0.0.1:%d ssl;" % self.p995),
+            ("listen 110;", "listen 127.0.0.1:%d;" % self.p110),
+        ])
+        conf = os.path.join(w, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        self.nginx_log = os.path.join(w, "nginx.out")
+        self.nginx = self.spawn(["nginx", "-p", w + "/", "-e", os.path.join(w, "startup.log"),
+                                 "-c", conf, "-g", "daemon off;"],
+                                [self.p995, self.p110, auth], self.nginx_log)
+
+    def setUp(self):
+        super().setUp()
+        self.start_nginx(self.start_backends())
+        self.pop3s = "pop3s://127.0.0.1:%d" % self.p995
+        self.pop3 = "pop3://127.0.0.1:%d" % self.p110
+
+    def tls_client(self, port):
+        """A raw client over implicit TLS to the front, from CLIENT_ADDR."""
+        ctx = ssl.create_default_context(cafile=self.tls.cert)
+        s = socket.create_connection(("127.0.0.1", port), 60,
+                                     source_address=(CLIENT_ADDR, 0))
+        c = pt.Client.__new__(pt.Client)
+        c.sock, c.buf, c.closed = ctx.wrap_socket(s, server_hostname="localhost"), b"", False
+        self.clients.append(c)
+        return c
+
+
+class Nginx(NginxFront):
+
+    def test_every_user_through_nginx(self):
+        users = range(self.nusers)
+        errors = parallel(lambda i: self.fetch_all(self.pop3s, i), users)
+        errors += parallel(lambda i: self.fetch_all(self.pop3, i, "--ssl-reqd"), users)
+        self.assertEqual(errors, [])
+        for n, srv in enumerate(self.backends):
+            log = srv.log()
+            for i in users:
+                if shard_of(i) == n:
+                    self.assertFromClient(srv, r"login user=%s " % user_name(i))
+                else:
+                    self.assertFalse(user_name(i) in log, "%s on shard %d" % (user_name(i), n))
+            self.assertNotIn("invalid PROXY header", log)
+        # mail fetched, none deleted: every mailbox as it was
+        for n, srv in enumerate(self.backends):
+            for i in users:
+                if shard_of(i) == n:
+                    self.assertEqual(pt.read_file(os.path.join(srv.spool, user_name(i))),
+                                     user_mbox(i))
+
+    def test_failed_logins_name_the_client(self):
+        # three users of the first shard, and an unknown name, which goes
+        # to the default shard, which logs it
+        tries = [(user_name(i), "wrong") for i in (0, 3, 6)] + [("nosuchuser", "x")]
+        codes = []
+        parallel(lambda t: codes.append(self.curl(self.pop3s + "/1", *t).returncode), tries)
+        self.assertEqual(len(codes), 4)
+        self.assertNotIn(0, codes)
+        srv = self.backends[0]
+        self.assertTrue(srv.wait_idle(10))
+        log = srv.log()
+        fails = [l for l in log.splitlines() if "[monitor]" in l and "fail" in l]
+        self.assertEqual(len(fails), 4, log)
+        for l in fails:
+            self.assertRegex(l, r"from[= ]127\.0\.0\.5 via=127\.0\.0\.1")
+        self.fail2ban(srv, 4)
+
+    def fail2ban(self, srv, count):
+        """fail2ban-regex with the shipped filter, where there is one,
+        finds count failures by the client's address."""
+        filt = etc("fail2ban", "filter.d", "pop3d.conf")
+        if not os.path.exists(filt):
+            return
+        p = subprocess.run(["fail2ban-regex", "--datepattern", "{NONE}", "-v",
+                            srv.log_path, filt], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, out)
+        self.assertRegex(out, r"(?m)^Lines: .* %d matched" % count, out)
+        self.assertRegex(out, r"127\.0\.0\.5", out)
+        self.assertNotRegex(out, r"\|\s*127\.0\.0\.1\s", out)
+
+    def test_stopped_backend(self):
+        down = self.backends[2]
+        down.stop()
+        victim = 2                      # shard_of(2) == 2
+        c = self.tls_client(self.p995)
+        self.assertReply(c.readline().decode(), "+OK")
+        self.assertReply(c.cmd("USER " + user_name(victim)), "+OK")
+        r = c.cmd("PASS " + user_pw(victim))
+        self.assertTrue(r.startswith("-ERR"), r)
+        c.close()
+        # the others are unaffected
+        errors = parallel(lambda i: self.fetch_all(self.pop3s, i),
+                          [i for i in range(9) if shard_of(i) != 2])
+        self.assertEqual(errors, [])
+
+
+
+class NginxLoad(NginxFront):
+    """200 concurrent sessions of 200 users through nginx."""
+
+    nusers = NUSERS
+
+    def test_200_concurrent_sessions(self):
+        import threading
+        together = threading.Barrier(self.nusers, timeout=120)
+        errors = []
+
+        def session(i):
+            try:
+                want = parse_mbox(user_mbox(i))
+                c = self.tls_client(self.p995)
+                self.assertReply(c.readline().decode(), "+OK")
+                self.assertReply(c.cmd("USER " + user_name(i)), "+OK")
+                self.assertReply(c.cmd("PASS " + user_pw(i)), "+OK maildrop has 2 ")
+                # every session logged in and open at once
+                if together.wait() == 0:
+                    self.all_in = time.monotonic()
+                for n, m in enumerate(want):
+                    self.assertReply(c.cmd("RETR %d" % (n + 1)), "+OK")
+                    self.assertTrue(c.read_until_dot() == m.wire, "RETR %d" % (n + 1))
+                self.assertReply(c.cmd("DELE 1"), "+OK")
+                self.assertReply(c.cmd("QUIT"), "+OK pop3d signing off (1 messages left)")
+                c.close()
+            except Exception as e:  # noqa: BLE001 - collected and reported
+                together.abort()
+                errors.append("%s: %r" % (user_name(i), e))
+
+        threads = [threading.Thread(target=session, args=(i,)) for i in range(self.nusers)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        self.assertEqual(errors[:5], [])
+        self.assertFalse(any(t.is_alive() for t in threads), "sessions still running")
+        # each mailbox lost the one message deleted, nothing else
+        for n, srv in enumerate(self.backends):
+            self.assertTrue(srv.wait_idle(30))
+            for i in range(self.nusers):
+                if shard_of(i) == n:
+                    data = user_mbox(i)
+                    second = parse_mbox(data)[1].start
+                    self.assertEqual(pt.read_file(os.path.join(srv.spool, user_name(i))),
+                                     data[second:], user_name(i))
+            self.assertNotIn("invalid PROXY header", srv.log())
+        print("\ne2e_proxy: 200 concurrent sessions through nginx: all logged in "
+              "after %.1f s, done after %.1f s" % (self.all_in - t0, time.monotonic() - t0),
+              file=sys.stderr)
+
+
+class Haproxy(Picture):
+    """etc/haproxy/pop3d.cfg in front of one backend without -P: STLS
+    passed through to pop3d on 110, TLS ended at HAProxy on 995 with
+    send-proxy-v2-ssl, health checks with LOCAL headers."""
+
+    def setUp(self):
+        super().setUp()
+        port = self.start_backends(cleartext=False, shards=SHARDS[:1])
+        self.p110, self.p995 = pt.free_port(), pt.free_port()
+        w = self.work
+        pem = os.path.join(w, "haproxy.pem")
+        with open(pem, "w") as f:
+            f.write(read_text(self.tls.cert) + read_text(self.tls.key))
+        os.chmod(pem, 0o600)
+        self.stats = os.path.join(w, "haproxy.sock")
+        text = substitute(read_text(etc("haproxy", "pop3d.cfg")), [
+            ("\tlog /dev/log local0\n", "\tstats socket %s mode 600 level admin\n" % self.stats),
+            ("bind :110\n", "bind 127.0.0.1:%d\n" % self.p110),
+            ("bind :995 ssl crt /etc/haproxy/pop.example.org.pem",
+             "bind 127.0.0.1:%d ssl crt %s" % (self.p995, pem)),
+            ("server pop1 10.0.0.2:110 send-proxy-v2 check inter 10s",
+             "server pop1 %s:%d send-proxy-v2 check inter 300ms" % (SHARDS[0], port)),
+            ("server pop1 10.0.0.2:110 send-proxy-v2-ssl check inter 10s",
+             "server pop1 %s:%d send-proxy-v2-ssl check inter 300ms" % (SHARDS[0], port)),
+        ])
+        conf = os.path.join(w, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(text)
+        self.spawn(["haproxy", "-db", "-f", conf], [self.p110, self.p995],
+                   os.path.join(w, "haproxy.out"))
+
+    def show_stat(self):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.stats)
+        s.sendall(b"show stat\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        lines = data.decode().splitlines()
+        head = lines[0].lstrip("# ").split(",")
+        return [dict(zip(head, l.split(","))) for l in lines[1:] if l]
+
+    def test_health_checks_pass_through_pop3d(self):
+        deadline = time.monotonic() + 20
+        while True:
+            rows = {r["pxname"]: r for r in self.show_stat() if r["svname"] == "pop1"}
+            if all(rows.get(b, {}).get("check_status") == "L7OK"
+                   for b in ("pop3d", "pop3d-tls")):
+                break
+            if time.monotonic() > deadline:
+                self.fail("health checks not L7OK: %r" % rows)
+            time.sleep(0.2)
+        log = self.srv.log()
+        self.assertNotIn("invalid PROXY header", log)
+        self.assertNotIn("timed out", log)
+
+    def test_stls_through_haproxy(self):
+        i = 0                            # on the first shard
+        self.fetch_all("pop3://127.0.0.1:%d" % self.p110, i, "--ssl-reqd")
+        self.assertRegex(self.srv.log(), r"login user=px000 from[= ]127\.0\.0\.5 "
+                         r"via=127\.0\.0\.1 (tls=)?TLSv1")
+
+    def test_tls_ended_at_haproxy_needs_no_P(self):
+        i = 3                            # on the first shard
+        self.fetch_all("pop3s://127.0.0.1:%d" % self.p995, i)
+        self.assertRegex(self.srv.log(), r"login user=px003 from[= ]127\.0\.0\.5 "
+                         r"via=127\.0\.0\.1 .*TLS at the proxy")
+
+    def test_cleartext_through_haproxy_refused(self):
+        c = BoundClient("127.0.0.1", self.p110, CLIENT_ADDR)
+        self.clients.append(c)
+        self.greeted(c)
+        self.assertReply(c.cmd("USER px000"), "-ERR cleartext login refused, use STLS")
+        self.assertReply(c.cmd("QUIT"), "+OK")
+
+
 if __name__ == "__main__":
     import e2e
     sys.exit(e2e.main(['e2e_proxy'], 'e2e_proxy'))
