@@ -1,4 +1,4 @@
-# pop3d: plain make.  make; make test; make clean.
+# pop3d: plain make.  make; make test; make install; make clean.
 
 PROG=	pop3d
 SRCS=	pop3d.c
@@ -46,6 +46,24 @@ BASELDFLAGS=	-pie -Wl,-z,relro -Wl,-z,now ${LDFLAGS}
 MYCFLAGS=	${BASECFLAGS} ${SAN_${SANITIZE}}
 MYLDFLAGS=	${BASELDFLAGS} ${SAN_${SANITIZE}}
 LDLIBS=		${TLS_LIBS} ${CRYPTO_LIBS} -lcrypt
+
+# make install: PREFIX, SBINDIR, MANDIR as GNU and BSD have them
+# (make install PREFIX=/usr MANDIR=/usr/share/man), DESTDIR for staging.
+# Nothing goes to /etc: the service files are examples to copy from.
+PREFIX?=	/usr/local
+SBINDIR?=	${PREFIX}/sbin
+MANDIR?=	${PREFIX}/share/man
+EXAMPLEDIR?=	${PREFIX}/share/examples/pop3d
+EXAMPLES=	inetd.conf
+EXAMPLES+=	xinetd.pop3d
+EXAMPLES+=	systemd/pop3d.socket
+EXAMPLES+=	systemd/pop3d@.service
+EXAMPLES+=	systemd/pop3s.socket
+EXAMPLES+=	systemd/pop3s@.service
+EXAMPLES+=	fail2ban/filter.d/pop3d.conf
+EXAMPLES+=	fail2ban/jail.d/pop3d-systemd.conf
+EXAMPLES+=	fail2ban/jail.d/pop3d-logfile.conf
+EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
 	tests/unit_proxy tests/unit_maildir
@@ -122,8 +140,30 @@ lint:
 		clang-tidy --quiet $$f -- -std=c11 -D_GNU_SOURCE -I. || exit 1; \
 	done
 
+# The examples name the binary where this install puts it.
+install: ${PROG}
+	install -d -m 755 ${DESTDIR}${SBINDIR} ${DESTDIR}${MANDIR}/man8
+	install -m 755 ${PROG} ${DESTDIR}${SBINDIR}/${PROG}
+	install -m 644 pop3d.8 ${DESTDIR}${MANDIR}/man8/pop3d.8
+	for d in ${EXAMPLEDIRS}; do \
+		install -d -m 755 ${DESTDIR}${EXAMPLEDIR}/$$d || exit 1; \
+	done
+	for f in ${EXAMPLES}; do \
+		sed 's|/usr/local/sbin/pop3d|${SBINDIR}/pop3d|g' etc/$$f \
+		    >${DESTDIR}${EXAMPLEDIR}/$$f && \
+		chmod 644 ${DESTDIR}${EXAMPLEDIR}/$$f || exit 1; \
+	done
+
+uninstall:
+	rm -f ${DESTDIR}${SBINDIR}/${PROG} ${DESTDIR}${MANDIR}/man8/pop3d.8
+	for f in ${EXAMPLES}; do rm -f ${DESTDIR}${EXAMPLEDIR}/$$f; done
+	for d in ${EXAMPLEDIRS}; do \
+		rmdir ${DESTDIR}${EXAMPLEDIR}/$$d 2>/dev/null || true; \
+	done
+	rmdir ${DESTDIR}${EXAMPLEDIR} 2>/dev/null || true
+
 clean:
 	rm -f ${PROG} pop3d-crashtest ${OBJS} ${UNIT} tests/*.o
 	${MAKE} -C fuzz clean
 
-.PHONY: all test lint bench fuzz clean
+.PHONY: all test lint bench fuzz install uninstall clean
