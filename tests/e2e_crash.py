@@ -25,6 +25,7 @@ What is tested, all with the real binaries (helpers from e2e_commit):
 
 import collections
 import grp
+import itertools
 import os
 import random
 import re
@@ -459,6 +460,185 @@ class Fairness(CrashCase):
         final = [message_id(m.raw) for m in pt.parse_mbox(read(path))]
         self.assertEqual(len(final), len(set(final)), "a message twice")
         self.assertEqual(set(final), set(originals) | {m for _, m, _ in delivered})
+
+
+# ----------------------------------------------------------------------
+# kill -9 of all three processes, in every order, during commits.
+# ----------------------------------------------------------------------
+
+ORDERS = list(itertools.permutations(("monitor", "maildrop", "session")))
+
+
+class KillAll(CrashCase):
+    USER = "crash71"
+    ROUNDS = 50
+    LOGIN_LIMIT = 10    # seconds a login after a crash may take
+
+    def session_pids(self, srv):
+        """{role: pid} of the one session running under srv."""
+        out = {}
+        for p in srv.pids():
+            try:
+                comm = pt.proc_comm(p)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if comm.startswith("pop3d: "):
+                out[comm[7:]] = p
+        return out
+
+    def login_now(self, srv, user, rnd):
+        c = self.connect(srv, timeout=60)
+        self.assertEqual(c.cmd("USER " + user), "+OK send PASS")
+        t0 = time.monotonic()
+        r = c.cmd("PASS " + pw_of(user))
+        took = time.monotonic() - t0
+        self.assertTrue(r.startswith("+OK maildrop has "), "round %d: the login after the "
+                        "crash got %r after %.1f s; log:\n%s" % (rnd, r, took, srv.log()[-3000:]))
+        self.assertLess(took, self.LOGIN_LIMIT, "round %d: login took %.1f s" % (rnd, took))
+        c.login_reply = r
+        return c, took
+
+    def check_view(self, rnd, c, path, originals, sure, maybe, pending):
+        """The login's view and the file: every message kept is there
+        once, the killed commit's deletions all or none.  A regex scan,
+        not parse_mbox: 100 MB fifty times must stay quick (the bodies
+        are base64, so neither pattern can occur in them)."""
+        now = locked_read(path)
+        starts = [0] + [m.start() + 1 for m in re.finditer(rb"\nFrom ", now)]
+        all_ids = [i.decode() for i in re.findall(rb"^Message-ID: (<[^>\n]*>)", now, re.M)]
+        self.assertEqual(len(starts), len(all_ids), "round %d: a message without an ID" % rnd)
+        n = int(c.login_reply.split()[3])
+        self.assertLessEqual(n, len(all_ids))
+        dups = [i for i, k in collections.Counter(all_ids).items() if k > 1]
+        self.assertEqual(dups, [], "round %d: messages twice" % rnd)
+        ids = all_ids[:n]
+        back = len(pending & set(ids))
+        self.assertIn(back, (0, len(pending)), "round %d: %d of the %d messages of the "
+                      "killed commit are back" % (rnd, back, len(pending)))
+        want = {m for m in originals if m not in sure and m not in maybe}
+        self.assertEqual(want - set(ids), set(), "round %d: originals missing" % rnd)
+        self.assertEqual(sure & set(all_ids), set(), "round %d: deleted messages back" % rnd)
+        for i in all_ids:
+            self.assertTrue(i in originals or i.startswith("<pm-"), "round %d: unknown %s" % (rnd, i))
+        ends = starts[1:n + 1] + ([len(now)] if n == len(starts) else [])
+        return ids, ends[:n], len(now)
+
+    def test_kill9_all_three_in_every_order(self):
+        t_start = time.monotonic()
+        user = self.USER
+        uid = uid_of(user)
+        rng = random.Random(20261201)
+        template, path, d = self.spool("mail", user)
+        data, count = ec.RandomKill.make_mailbox(self, rng, path, uid)
+        self.assertGreaterEqual(len(data), 100 * 1024 * 1024)
+        originals = {message_id(m.raw): (m.from_line, m.raw) for m in pt.parse_mbox(data)}
+        del data
+        rc = self.rcfile(":0:\n%s\n" % path)
+        srv = self.server(template, timeout=120)
+        stop = threading.Event()
+        delivered, failures = {}, []
+        th = threading.Thread(target=ec.RandomKill.procmail_loop, daemon=True,
+                              args=(self, path, rc, stop, delivered, failures, uid))
+        th.start()
+        sure, maybe, pending = set(), set(), set()
+        rate = None
+        logins, report, kills_in_commit = [], [], 0
+        journal = path + JOURNAL
+        try:
+            for rnd in range(self.ROUNDS):
+                t_round = time.monotonic()
+                c, took = self.login_now(srv, user, rnd)
+                logins.append(took)
+                ids, ends, size = self.check_view(rnd, c, path, originals, sure, maybe,
+                                                  pending)
+                pending = set()
+                pos = [i + 1 for i, mid in enumerate(ids) if mid in originals]
+                k = max(1, len(pos) // 40)
+                # from the middle on: commits that move 5 to 50 MB
+                start = (len(pos) * (10 + rnd % 9)) // 20
+                block = pos[start:start + k]
+                gone = {ids[p - 1] for p in block}
+                c.send("".join("DELE %d\r\n" % p for p in block))
+                for p in block:
+                    self.assertEqual(c.readline().decode(), "+OK message %d deleted" % p)
+                to_move = size - ends[block[-1] - 1]
+                if rate is None:
+                    t0 = time.monotonic()
+                    r = c.cmd("QUIT")
+                    self.assertTrue(r.startswith("+OK pop3d signing off"), r)
+                    rate = max(to_move, 1) / (time.monotonic() - t0)
+                    sure |= gone
+                    c.close()
+                    self.assertTrue(srv.wait_idle(30))
+                    report.append("round 0: calibration, %.0f MB/s" % (rate / 1e6))
+                    continue
+                order = ORDERS[rnd % len(ORDERS)]
+                c.send("QUIT\r\n")
+                deadline = time.monotonic() + 30
+                while not os.path.exists(journal) and time.monotonic() < deadline:
+                    if "maildrop" not in self.session_pids(srv):
+                        break
+                    time.sleep(0.002)
+                time.sleep(rng.uniform(0, 0.5 * to_move / rate))
+                pids = self.session_pids(srv)
+                in_commit = os.path.exists(journal)
+                for role in order:
+                    if role in pids:
+                        kill_pid(pids[role])
+                    time.sleep(rng.uniform(0, 0.01))
+                try:
+                    r = c.readline().decode()
+                except (pt.Closed, OSError):
+                    r = "(closed)"
+                c.close()
+                self.assertTrue(srv.wait_idle(30), "pop3d processes left after the kill")
+                if r.startswith("+OK pop3d signing off"):
+                    sure |= gone
+                else:
+                    maybe |= gone
+                    pending = set(gone)
+                    kills_in_commit += in_commit
+                report.append("round %d (%.1f s): killed %s%s, %s" % (
+                    rnd, time.monotonic() - t_round, " ".join(o for o in order if o in pids),
+                    " in the commit" if in_commit else "", r[:40]))
+            # the last crash's dot-lock goes at this login: procmail,
+            # which has no pid rule, waits for it until then
+            c, took = self.login_now(srv, user, self.ROUNDS)
+            self.check_view(self.ROUNDS, c, path, originals, sure, maybe, pending)
+            self.quit(srv, c, "+OK pop3d signing off")
+        finally:
+            stop.set()
+            th.join(180)
+        final = pt.parse_mbox(read(path))
+        seen = collections.Counter(message_id(m.raw) for m in final)
+        problems = ["%s %d times" % (m, k) for m, k in seen.items() if k > 1]
+        by_id = {message_id(m.raw): m for m in final}
+        for mid, (fl, raw) in originals.items():
+            m = by_id.get(mid)
+            if mid in sure and m is not None:
+                problems.append("%s deleted but present" % mid)
+            elif mid not in sure and mid not in maybe and m is None:
+                problems.append("original %s lost" % mid)
+            elif m is not None and (m.from_line, m.raw) != (fl, raw):
+                problems.append("original %s changed" % mid)
+        for mid, raw in delivered.items():
+            if mid not in by_id:
+                problems.append("delivered %s lost" % mid)
+            elif by_id[mid].raw != raw:
+                problems.append("delivered %s changed" % mid)
+        for mid in by_id:
+            if mid not in originals and mid not in delivered:
+                problems.append("unknown %s" % mid)
+        sys.stderr.write("\nKillAll: %s\n  logins after a crash: max %.1f s, mean %.1f s; "
+                         "%d deliveries, %d kills in a commit, %.0f s\n"
+                         % ("\n  ".join(report[-8:]), max(logins), sum(logins) / len(logins),
+                            len(delivered), kills_in_commit, time.monotonic() - t_start))
+        self.assertEqual(problems[:20], [], "%d problems" % len(problems))
+        self.assertEqual(failures, [], "procmail failed")
+        self.assertFalse(os.path.exists(journal))
+        self.assertFalse(os.path.exists(path + ".lock"))
+        self.assertGreaterEqual(kills_in_commit, self.ROUNDS // 3, "too few kills hit a commit")
+        self.assertGreaterEqual(len(delivered), 20)
 
 
 if __name__ == "__main__":
