@@ -63,7 +63,11 @@ EXAMPLES+=	systemd/pop3s@.service
 EXAMPLES+=	fail2ban/filter.d/pop3d.conf
 EXAMPLES+=	fail2ban/jail.d/pop3d-systemd.conf
 EXAMPLES+=	fail2ban/jail.d/pop3d-logfile.conf
-EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban
+EXAMPLES+=	systemd/pop3d-backend.socket
+EXAMPLES+=	systemd/pop3d-backend@.service
+EXAMPLES+=	nginx/pop3d-proxy.conf
+EXAMPLES+=	haproxy/pop3d.cfg
+EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban nginx haproxy
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
 	tests/unit_proxy tests/unit_maildir

@@ -46,9 +46,15 @@ INSTALLED = sorted([
     "usr/local/share/examples/pop3d/fail2ban/filter.d/pop3d.conf",
     "usr/local/share/examples/pop3d/fail2ban/jail.d/pop3d-systemd.conf",
     "usr/local/share/examples/pop3d/fail2ban/jail.d/pop3d-logfile.conf",
+    "usr/local/share/examples/pop3d/systemd/pop3d-backend.socket",
+    "usr/local/share/examples/pop3d/systemd/pop3d-backend@.service",
+    "usr/local/share/examples/pop3d/nginx/pop3d-proxy.conf",
+    "usr/local/share/examples/pop3d/haproxy/pop3d.cfg",
 ])
 
-UNITS = ["pop3d.socket", "pop3d@.service", "pop3s.socket", "pop3s@.service"]
+UNITS = ["pop3d.socket", "pop3d@.service", "pop3s.socket", "pop3s@.service",
+         "pop3d-backend.socket", "pop3d-backend@.service"]
+SERVICES = ["pop3d@.service", "pop3s@.service", "pop3d-backend@.service"]
 
 
 def shipped(name):
@@ -159,7 +165,7 @@ class Units(pt.Pop3TestCase):
     def test_unit_paths(self):
         # every path pop3d writes is writable under ProtectSystem=strict,
         # and no path that may be missing can fail a start
-        for name in ("pop3d@.service", "pop3s@.service"):
+        for name in SERVICES:
             with self.subTest(unit=name):
                 text = shipped("systemd/" + name)
                 u = unit_settings(text)
@@ -217,7 +223,7 @@ class Units(pt.Pop3TestCase):
         m = re.search(r"systemd-analyze security.*?scores? (?:it )?(\d+\.\d)", readme, re.S)
         self.assertTrue(m, "no systemd-analyze security score in the README")
         d = self.local_units()
-        for name in ("pop3d@.service", "pop3s@.service"):
+        for name in SERVICES:
             p = subprocess.run(["systemd-analyze", "security", "--offline=yes",
                                 os.path.join(d, name)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
@@ -409,6 +415,6 @@ class SuperServers(TlsCase):
             time.sleep(0.1)
         self.assertIn("chroot", used)
         self.assertIn("setresuid", used)
-        for name in ("pop3d@.service", "pop3s@.service"):
+        for name in SERVICES:
             missing = used - syscall_filter(shipped("systemd/" + name))
             self.assertEqual(missing, set(), "%s lacks system calls pop3d makes" % name)
