@@ -229,12 +229,12 @@ test_accept(void)
 	/* garbage, and the peer closing half-way */
 	REQUIRE(write(c[1], "GET / HTTP/1.0\r\n", 16) == 16);
 	CHECK_STR(proxy_accept(&conf, c[0], mon[1], &ssl),
-	    "invalid PROXY header");
+	    "invalid-proxy-header");
 	CHECK(read(c[0], rest, sizeof(rest)) == 15);	/* one byte taken */
 	REQUIRE(write(c[1], "PROXY TCP4 ", 11) == 11);
 	close(c[1]);
 	CHECK_STR(proxy_accept(&conf, c[0], mon[1], &ssl),
-	    "connection closed");
+	    "connection-closed");
 	close(c[0]);
 	close(mon[0]);
 	close(mon[1]);
