@@ -12,7 +12,8 @@ apt-get install -y -q --no-install-recommends \
 	systemd openssl ca-certificates curl fetchmail mpop procmail \
 	python3 mandoc passwd valgrind cppcheck clang-tidy maildrop \
 	libclang-rt-14-dev strace fail2ban python3-systemd openbsd-inetd \
-	libselinux1 libtirpc3 libwrap0 netbase
+	libselinux1 libtirpc3 libwrap0 netbase \
+	nginx-light libnginx-mod-mail haproxy
 # xinetd conflicts with openbsd-inetd (both are the inet-superserver):
 # the tests run its binary from the package, unpacked, never installed.
 xinetd_dir=/var/cache/pop3d-tests
