@@ -361,6 +361,11 @@ int	 proxy_canonical(const char *, char *, size_t);
  * sets *ssl if the proxy ended the client's TLS.  Returns NULL, or why
  * the connection must be dropped. */
 const char *proxy_accept(struct pop3d_conf *, int, int, int *);
+#ifdef POP3D_TEST_HOOKS
+/* proxy_test_forge: test builds only: sends the IPC_PROXY named by
+ * POP3D_TEST_FORGE_PROXY, if set. */
+void	 proxy_test_forge(int);
+#endif
 
 /* sasl.c */
 /* base64_decode: decodes strict base64 (whole quanta, canonical padding)

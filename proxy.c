@@ -387,3 +387,27 @@ proxy_accept(struct pop3d_conf *conf, int fd, int monitor_fd, int *ssl)
 	strlcpy(conf->peer, h.src, sizeof(conf->peer));
 	return NULL;
 }
+
+#ifdef POP3D_TEST_HOOKS
+/*
+ * Test builds: POP3D_TEST_FORGE_PROXY=ADDRESS makes the session process
+ * claim a client address of its own, as a compromised one would, after
+ * the header (if any) is read, to prove that the monitor believes only
+ * one report, only from a peer in -x, and only a valid address.
+ */
+void
+proxy_test_forge(int monitor_fd)
+{
+	const char	*addr = getenv("POP3D_TEST_FORGE_PROXY");
+	unsigned char	 msg[sizeof(uint32_t) + 64];
+	uint32_t	 flags = IPC_PROXY_SSL;
+	size_t		 n;
+
+	if (addr == NULL || (n = strlen(addr)) > 64)
+		return;
+	memcpy(msg, &flags, sizeof(flags));
+	memcpy(msg + sizeof(flags), addr, n);
+	if (ipc_send(monitor_fd, IPC_PROXY, msg, sizeof(flags) + n, -1) == -1)
+		fatal("send to monitor");
+}
+#endif

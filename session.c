@@ -1055,6 +1055,9 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	    &conf->peer_addr) && (why = proxy_accept(conf, s.io.rfd,
 	    monitor_fd, &s.proxy_tls)) != NULL)
 		session_end(&s, why);
+#ifdef POP3D_TEST_HOOKS
+	proxy_test_forge(monitor_fd);	/* prove the monitor checks it */
+#endif
 	if (conf->implicit_tls && io_starttls(&s.io) == -1)
 		session_end(&s, NULL);	/* io_starttls said why */
 	reply(&s, "+OK pop3d ready");

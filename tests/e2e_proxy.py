@@ -306,6 +306,54 @@ class Header(ProxyCase):
 
 
 
+class ForgedReport(ProxyCase):
+    """A session process that lies (the test build's POP3D_TEST_FORGE_PROXY
+    makes it send an IPC_PROXY of its own after the header, if any): the
+    monitor ends the connection and never logs the forged address."""
+
+    CRASHTEST = os.path.join(TOP, "pop3d-crashtest")
+
+    def forged(self, addr, trusted, header=None):
+        self.assertTrue(os.access(self.CRASHTEST, os.X_OK), "make pop3d-crashtest first")
+        self.put_mbox(plain_mbox(1))
+        args = self.default_args() + (["-x", trusted] if trusted else [])
+        self.server(args, host=BACKEND, binary=self.CRASHTEST,
+                    env={"POP3D_TEST_FORGE_PROXY": addr})
+        c = self.peer()
+        if header is not None:
+            c.send(header)
+        # the monitor is gone: no greeting, or no login after it
+        try:
+            c.readline()
+            c.cmd("USER alice")
+            r = c.cmd("PASS " + pt.password("alice"))
+            self.assertFalse(r.startswith("+OK"), r)
+        except pt.Closed:
+            pass
+        c.close()
+        self.assertTrue(self.srv.wait_idle(10))
+        log = self.srv.log()
+        self.assertNotIn("login user=", log)
+        self.assertNotIn("from=" + addr, log)
+        return log
+
+    def test_from_a_peer_not_in_x(self):
+        log = self.forged("192.0.2.66", None)
+        self.assertIn("unexpected PROXY address from session", log)
+        log = self.forged("192.0.2.66", "127.0.0.9")
+        self.assertIn("unexpected PROXY address from session", log)
+
+    def test_a_second_report(self):
+        log = self.forged("192.0.2.66", PROXY_ADDR, v1())
+        self.assertIn("unexpected PROXY address from session", log)
+
+    def test_not_an_address(self):
+        for bad in ("evil via=10.0.0.1", "192.0.2.1 ", "2001:DB8::1", "::ffff:1.2.3.4x"):
+            with self.subTest(addr=bad):
+                log = self.forged(bad, PROXY_ADDR, b"PROXY UNKNOWN\r\n")
+                self.assertIn("invalid PROXY address received", log)
+
+
 # ----------------------------------------------------------------------
 # The whole picture: shipped configurations, real proxies, real clients.
 # ----------------------------------------------------------------------
