@@ -84,14 +84,21 @@
 
 #include "pop3d.h"
 
-#define JOURNAL_MAGIC	"pop3dJ2\n"
+/*
+ * The journal's format.  J3 differs from J2 only in the size of the
+ * scratch area; a J2 journal left by a crash of the version before is
+ * finished with J2's size.
+ */
+#define JOURNAL_MAGIC	"pop3dJ3\n"
+#define JOURNAL_MAGIC_J2	"pop3dJ2\n"
 /*
  * A step is one copy then two fsyncs (mailbox, journal): the larger the
  * steps, the fewer the fsyncs.  A step straight down moves at most the
  * gap and STEP_MAX; one through the scratch area at most SCRATCH_SIZE.
  */
 #define STEP_MAX	(64 * 1024 * 1024)
-#define SCRATCH_SIZE	(8 * 1024 * 1024)
+#define SCRATCH_SIZE	(64 * 1024 * 1024)
+#define SCRATCH_SIZE_J2	(8 * 1024 * 1024)
 #define COPY_BUFFER	(1024 * 1024)
 #define FINGERPRINT	(64 * 1024)	/* bytes read at each end */
 
@@ -144,6 +151,7 @@ struct commit {
 	struct journal_head	 head;
 	struct journal_move	*moves;
 	struct journal_progress	 p;
+	uint64_t		 scratch_size;	/* by the journal's format */
 };
 
 #ifdef POP3D_TEST_HOOKS
@@ -253,14 +261,40 @@ static int
 commit_copy(struct commit *c, uint64_t dst, uint64_t src, uint64_t len)
 {
 	static char	 buf[COPY_BUFFER];
+	static int	 no_cfr;
 	size_t		 n;
+	ssize_t		 k;
+	off_t		 in, out;
 
 	for (; len > 0; len -= n, src += n, dst += n) {
 		n = len < sizeof(buf) ? len : sizeof(buf);
-		if (read_all(c->fd, buf, n, src) == -1)
-			return -1;
 		CRASHPOINT("write mailbox");
-		if (write_all(c->fd, buf, n, dst) == -1)
+#ifdef __linux__
+		/*
+		 * In the kernel, without a trip through this process: the
+		 * ranges never overlap, as copy_file_range(2) requires.
+		 * Where the file system or kernel cannot, read and write.
+		 */
+		if (!no_cfr) {
+			in = src;
+			out = dst;
+			k = copy_file_range(c->fd, &in, c->fd, &out, n, 0);
+			if (k > 0) {
+				n = k;
+				continue;
+			}
+			if (k == -1 && errno != EXDEV && errno != EINVAL &&
+			    errno != ENOSYS && errno != EOPNOTSUPP)
+				return -1;
+			no_cfr = 1;
+		}
+#else
+		(void)k;
+		(void)in;
+		(void)out;
+#endif
+		if (read_all(c->fd, buf, n, src) == -1 ||
+		    write_all(c->fd, buf, n, dst) == -1)
 			return -1;
 	}
 	CRASHPOINT("fsync mailbox");
@@ -342,7 +376,7 @@ commit_scratch(struct commit *c, uint64_t at)
 	if (journal_advance(c) == -1)
 		return -1;
 	CRASHPOINT("truncate mailbox");
-	if (ftruncate(c->fd, at + SCRATCH_SIZE) == -1)
+	if (ftruncate(c->fd, at + c->scratch_size) == -1)
 		return -1;
 	CRASHPOINT("fsync mailbox");
 	if (fsync(c->fd) == -1)
@@ -374,7 +408,7 @@ static int
 commit_step(struct commit *c, uint64_t src, uint64_t dst, uint64_t left,
     uint64_t data_end)
 {
-	uint64_t	 n = left < SCRATCH_SIZE ? left : SCRATCH_SIZE;
+	uint64_t	 n = left < c->scratch_size ? left : c->scratch_size;
 
 	if (src - dst >= n) {
 		n = left < src - dst ? left : src - dst;
@@ -422,7 +456,7 @@ commit_execute(struct commit *c)
 			return -1;
 		end = commit_data_end(c, st.st_size);
 		if (end < c->p.tail_src || (c->p.scratch == SCRATCH_READY &&
-		    (uint64_t)st.st_size < c->p.scratch_at + SCRATCH_SIZE)) {
+		    (uint64_t)st.st_size < c->p.scratch_at + c->scratch_size)) {
 			errno = ESTALE;		/* someone cut the file short */
 			return -1;
 		}
@@ -437,7 +471,7 @@ commit_execute(struct commit *c)
 		    c->p.tail_src != c->p.scratch_at)
 			break;
 		/* the data before the scratch is done: skip over it */
-		c->p.tail_src += SCRATCH_SIZE;
+		c->p.tail_src += c->scratch_size;
 		if (journal_advance(c) == -1)
 			return -1;
 	}
@@ -524,6 +558,15 @@ commit_run(int fd, int jfd, const struct mbox_index *idx,
 	if (fstat(fd, &st) == -1 || commit_plan(&c, idx, deleted) == -1)
 		return -1;
 	memcpy(c.head.magic, JOURNAL_MAGIC, sizeof(c.head.magic));
+	c.scratch_size = SCRATCH_SIZE;
+#ifdef POP3D_TEST_HOOKS
+	/* the previous format, for the test that the next login finishes
+	 * what a crash of the version before left */
+	if (getenv("POP3D_TEST_JOURNAL_J2") != NULL) {
+		memcpy(c.head.magic, JOURNAL_MAGIC_J2, sizeof(c.head.magic));
+		c.scratch_size = SCRATCH_SIZE_J2;
+	}
+#endif
 	c.head.dev = st.st_dev;
 	c.head.ino = st.st_ino;
 	rv = -2;
@@ -591,7 +634,7 @@ journal_valid(const struct commit *c)
 	if (c->p.move < c->head.nmoves &&
 	    c->p.done >= c->moves[c->p.move].len)
 		return 0;
-	if (c->p.scratch > SCRATCH_READY || c->p.staged > SCRATCH_SIZE ||
+	if (c->p.scratch > SCRATCH_READY || c->p.staged > c->scratch_size ||
 	    (c->p.staged > 0 && (c->p.scratch != SCRATCH_READY ||
 	    c->p.state != P_MOVING)) || c->p.scratch_at > MAX_MAILDROP_SIZE)
 		return 0;
@@ -623,8 +666,14 @@ journal_load(struct commit *c, const struct stat *st)
 	if (fstat(c->jfd, &jst) == -1)
 		return -1;
 	if (jst.st_size < (off_t)sizeof(c->head) ||
-	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1 ||
-	    memcmp(c->head.magic, JOURNAL_MAGIC, sizeof(c->head.magic)) != 0)
+	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1)
+		return 0;
+	if (memcmp(c->head.magic, JOURNAL_MAGIC, sizeof(c->head.magic)) == 0)
+		c->scratch_size = SCRATCH_SIZE;
+	else if (memcmp(c->head.magic, JOURNAL_MAGIC_J2,
+	    sizeof(c->head.magic)) == 0)
+		c->scratch_size = SCRATCH_SIZE_J2;
+	else
 		return 0;
 	if (c->head.nmoves > MAX_MESSAGES + 1 || jst.st_size !=
 	    (off_t)(sizeof(c->head) + c->head.nmoves * sizeof(*c->moves) +
@@ -668,7 +717,7 @@ commit_holds(struct commit *c, const struct stat *st)
 		return 1;
 	end = commit_data_end(c, size);
 	if (end < c->p.tail_src || (c->p.scratch == SCRATCH_READY &&
-	    size < c->p.scratch_at + SCRATCH_SIZE))
+	    size < c->p.scratch_at + c->scratch_size))
 		return 0;
 	if (c->head.nmoves > 0 && c->moves[c->head.nmoves - 1].src +
 	    c->moves[c->head.nmoves - 1].len > size)
@@ -720,13 +769,13 @@ commit_resume(struct commit *c, const struct stat *st)
 	if (c->p.scratch == SCRATCH_PREPARING) {
 		/* grown: a hole of zeros; not: new mail starts with "From " */
 		c->p.scratch = (uint64_t)st->st_size >= c->p.scratch_at +
-		    SCRATCH_SIZE && commit_zeros(c->fd, c->p.scratch_at,
-		    SCRATCH_SIZE) ? SCRATCH_READY : SCRATCH_NONE;
+		    c->scratch_size && commit_zeros(c->fd, c->p.scratch_at,
+		    c->scratch_size) ? SCRATCH_READY : SCRATCH_NONE;
 		if (journal_advance(c) == -1)
 			return -1;
 	}
 	if (c->p.staged > 0) {
-		if ((uint64_t)st->st_size < c->p.scratch_at + SCRATCH_SIZE) {
+		if ((uint64_t)st->st_size < c->p.scratch_at + c->scratch_size) {
 			errno = ESTALE;
 			return -1;
 		}

@@ -209,11 +209,12 @@ def kill_pid(pid, sig=signal.SIGKILL):
 # ----------------------------------------------------------------------
 
 class PipeSession:
-    def __init__(self, binary, args, log_path, crash_at=None):
+    def __init__(self, binary, args, log_path, crash_at=None, extra_env=None):
         env = dict(os.environ)
         env.pop("POP3D_CRASH_AT", None)
         if crash_at is not None:
             env["POP3D_CRASH_AT"] = str(crash_at)
+        env.update(extra_env or {})
         self.log_path = log_path
         self.logf = open(log_path, "wb")
         self.proc = subprocess.Popen([binary, "-d"] + args, stdin=subprocess.PIPE,
@@ -286,6 +287,7 @@ class PipeSession:
 class CommitCase(unittest.TestCase):
     maxDiff = 3000
     USER = None
+    crash_env = {}      # for the crash-test binary
 
     def setUp(self):
         self.cenv = CommitEnv.get()
@@ -338,7 +340,8 @@ class CommitCase(unittest.TestCase):
     def pipe(self, template, binary=POP3D, crash_at=None):
         self.nlog += 1
         p = PipeSession(binary, self.args(template),
-                        os.path.join(self.logdir, "pipe-%d.log" % self.nlog), crash_at)
+                        os.path.join(self.logdir, "pipe-%d.log" % self.nlog), crash_at,
+                        self.crash_env if binary == CRASHTEST else None)
         self.pipes.append(p)
         return p
 
@@ -467,6 +470,8 @@ class CrashWalk(CommitCase):
     """Every crash point of a commit, in turn, then recovery by a normal
     session: nothing lost, nothing duplicated, all or nothing deleted."""
 
+    journal_magic = b"pop3dJ3\n"
+
     def walk(self, kind, user, deleted, deliver):
         template, path, d = self.layout(kind, user)
         uid = uid_of(user)
@@ -525,6 +530,11 @@ class CrashWalk(CommitCase):
                              "run %d: QUIT succeeded although the commit was killed" % n)
             if os.path.exists(journal):
                 journals_seen += 1
+                with open(journal, "rb") as jf:
+                    head = jf.read(8)
+                if head:
+                    self.assertEqual(head, self.journal_magic,
+                                     "journal format at crash point %d" % n)
                 st = os.lstat(journal)
                 self.assertTrue(stat.S_ISREG(st.st_mode))
                 self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)),
@@ -598,6 +608,22 @@ for _kind in ("root", "home"):
             _u += 1
             setattr(CrashWalk, "test_%s_%s%s" % (_kind, _sc, "_deliver" if _deliver else ""),
                     _make_walk(_kind, _sc, _deliver, "crash%d" % _u))
+
+
+class OldJournal(CrashWalk):
+    """A crash of the version before left a journal of its format (J2,
+    with its 8 MB scratch area): the next login, by this version, still
+    finishes the commit, at every crash point."""
+
+    crash_env = {"POP3D_TEST_JOURNAL_J2": "1"}
+    journal_magic = b"pop3dJ2\n"
+
+
+for _name in list(vars(CrashWalk)):
+    if _name.startswith("test_"):
+        setattr(OldJournal, _name, None)
+OldJournal.test_root_first = _make_walk("root", "first", False, "crash79")
+OldJournal.test_home_mix_deliver = _make_walk("home", "mix", True, "crash80")
 
 
 # ----------------------------------------------------------------------
