@@ -17,6 +17,7 @@ SRCS+=	ipc.c
 SRCS+=	log.c
 SRCS+=	tls.c
 SRCS+=	proxy.c
+SRCS+=	testhooks.c
 SRCS+=	compat/strlcpy.c
 OBJS=	${SRCS:.c=.o}
 

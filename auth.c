@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <crypt.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -130,16 +131,141 @@ auth_crypt(const char *pass, const char *setting, const char *hash)
 	return ok;
 }
 
-/* A setting of the system's default method, for users that do not exist. */
+/* The index of c in crypt(3)'s alphabet "./0-9A-Za-z", or -1. */
+static int
+auth_itoa64(int c)
+{
+	static const char	 alphabet[] =
+	    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	const char		*p;
+
+	if (c == '\0' || (p = strchr(alphabet, c)) == NULL)
+		return -1;
+	return p - alphabet;
+}
+
+static double
+auth_pow2(int n)
+{
+	double	 d = 1;
+
+	while (n-- > 0)
+		d *= 2;
+	return d;
+}
+
+/*
+ * A rough cost of a hash or setting in microseconds, measured once on a
+ * current x86 core: enough to tell which of two is costlier.  0 for a
+ * method not known here (it is then never taken as the dummy).
+ */
+static double
+auth_cost(const char *h)
+{
+	const char	*r;
+	int		 n, m;
+
+	if (strncmp(h, "$y$", 3) == 0 || strncmp(h, "$gy$", 4) == 0) {
+		/* yescrypt: flags, then log2(N) - 1 and r - 1 */
+		h += h[1] == 'y' ? 3 : 4;
+		if ((n = auth_itoa64(h[1])) == -1 || (m = auth_itoa64(h[2])) ==
+		    -1 || n > 30)
+			return 0;
+		return 0.46 * (m + 1) * auth_pow2(n + 1);
+	}
+	if (strncmp(h, "$6$", 3) == 0 || strncmp(h, "$5$", 3) == 0) {
+		n = (r = strstr(h, "$rounds=")) == h + 2 ? atoi(r + 8) : 5000;
+		return (h[1] == '6' ? 0.32 : 0.26) * (n < 1000 ? 1000 : n);
+	}
+	if (h[0] == '$' && h[1] == '2' && h[2] != '\0' && h[3] == '$' &&
+	    isdigit((unsigned char)h[4]) && isdigit((unsigned char)h[5]))
+		return 66 * auth_pow2((h[4] - '0') * 10 + h[5] - '0') / 1024;
+	if (strncmp(h, "$1$", 3) == 0)
+		return 100;
+	return 0;
+}
+
+/* Keeps in best (size CRYPT_OUTPUT_SIZE) the costlier of it and h. */
+static void
+auth_costlier(char *best, const char *h)
+{
+	if (auth_cost(h) > auth_cost(best))
+		strlcpy(best, h, CRYPT_OUTPUT_SIZE);
+}
+
+/* The number an /etc/login.defs line "KEY N" sets, or def. */
+static unsigned long
+auth_login_defs(FILE *f, const char *key, unsigned long def)
+{
+	char	 line[256], *p;
+	size_t	 n = strlen(key);
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, key, n) == 0 && (p[n] == ' ' || p[n] == '\t'))
+			def = strtoul(p + n, NULL, 10);
+	}
+	return def;
+}
+
+/* A setting of the method /etc/login.defs names, at its costliest. */
+static void
+auth_login_defs_setting(char *out)
+{
+	char	 line[256], *p;
+	FILE	*f;
+	const char *prefix = NULL;
+	unsigned long count = 0;
+
+	if ((f = fopen(PATH_LOGIN_DEFS, "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, "ENCRYPT_METHOD", 14) != 0)
+			continue;
+		p += 14 + strspn(p + 14, " \t");
+		if (strncmp(p, "SHA512", 6) == 0 || strncmp(p, "SHA256", 6) == 0) {
+			prefix = p[4] == '1' ? "$6$" : "$5$";
+			count = auth_login_defs(f, "SHA_CRYPT_MAX_ROUNDS",
+			    auth_login_defs(f, "SHA_CRYPT_MIN_ROUNDS", 5000));
+		} else if (strncmp(p, "YESCRYPT", 8) == 0) {
+			prefix = "$y$";
+			count = auth_login_defs(f, "YESCRYPT_COST_FACTOR", 5);
+		} else if (strncmp(p, "BCRYPT", 6) == 0) {
+			prefix = "$2b$";
+			count = auth_login_defs(f, "BCRYPT_MAX_ROUNDS",
+			    auth_login_defs(f, "BCRYPT_MIN_ROUNDS", 13));
+		}
+		break;
+	}
+	fclose(f);
+	if (prefix != NULL)
+		(void)crypt_gensalt_rn(prefix, count, NULL, 0, out,
+		    CRYPT_GENSALT_OUTPUT_SIZE);
+}
+
+/*
+ * For users that do not exist, and accounts that may not log in: the
+ * work of the costliest hash that could be in use, so that the time
+ * and the CPU a failure costs do not tell an unknown name from a known
+ * one.  With system accounts that is the costlier of what login.defs
+ * sets and yescrypt at its default cost, which Debian's pam_unix writes
+ * whatever login.defs says.
+ */
 static const char *
 auth_default_setting(void)
 {
-	static char	 setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	static char	 setting[CRYPT_OUTPUT_SIZE];
+	char		 defs[CRYPT_OUTPUT_SIZE] = "";
 
-	if (setting[0] == '\0' &&
-	    crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)) ==
-	    NULL)
+	if (setting[0] != '\0')
+		return setting;
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
+	    CRYPT_GENSALT_OUTPUT_SIZE) == NULL)
 		strlcpy(setting, "$6$pop3dpop3dpop3d", sizeof(setting));
+	auth_login_defs_setting(defs);
+	auth_costlier(setting, defs);
 	return setting;
 }
 
@@ -239,8 +365,8 @@ auth_scan_file(const char *path, const char *name, char *found,
 			bad++;
 			continue;
 		}
-		if (dummy[0] == '\0' && !auth_locked_hash(e.hash))
-			strlcpy(dummy, e.hash, dummysize);
+		if (!auth_locked_hash(e.hash) && strlen(e.hash) < dummysize)
+			auth_costlier(dummy, e.hash);
 		if (name == NULL || found[0] != '\0' ||
 		    strcmp(e.name, name) != 0)
 			continue;
@@ -260,7 +386,7 @@ auth_scan_file(const char *path, const char *name, char *found,
 int
 auth_check_file(const char *path)
 {
-	char	 dummy[MAX_PASSWD_LINE + 1] = "";
+	char	 dummy[CRYPT_OUTPUT_SIZE] = "";
 
 	return auth_scan_file(path, NULL, NULL, 0, dummy, sizeof(dummy));
 }
@@ -270,7 +396,7 @@ auth_by_file(const char *path, const char *name, const char *pass,
     struct auth_user *u)
 {
 	char			 found[MAX_PASSWD_LINE + 2] = "";
-	char			 dummy[MAX_PASSWD_LINE + 1] = "";
+	char			 dummy[CRYPT_OUTPUT_SIZE] = "";
 	struct auth_entry	 e;
 	const char		*why;
 	int			 ok, result;
@@ -286,7 +412,7 @@ auth_by_file(const char *path, const char *name, const char *pass,
 	} else if (passwd_parse_line(found, &e, &why) == -1) {
 		auth_crypt(pass, dummy, NULL);
 		result = AUTH_ERROR;
-	} else if (e.uid == 0 || auth_locked_hash(e.hash)) {
+	} else if (e.uid == 0 || e.gid == 0 || auth_locked_hash(e.hash)) {
 		auth_crypt(pass, dummy, NULL);
 		result = AUTH_REFUSED;
 	} else {
@@ -310,8 +436,11 @@ auth_shadow_expired(const struct spwd *sp)
 		return 1;
 	if (sp->sp_lstchg == 0)
 		return 1;
-	if (sp->sp_lstchg > 0 && sp->sp_max >= 0 && sp->sp_inact >= 0 &&
-	    today > sp->sp_lstchg + sp->sp_max + sp->sp_inact)
+	/* past its maximum age the password must be changed at a login
+	 * that can ask for a new one, which POP3 cannot, whether or not an
+	 * inactivity period follows */
+	if (sp->sp_lstchg > 0 && sp->sp_max >= 0 &&
+	    today > sp->sp_lstchg + sp->sp_max)
 		return 1;
 	return 0;
 }
@@ -328,13 +457,19 @@ auth_by_system(const char *name, const char *pass, struct auth_user *u)
 		auth_crypt(pass, auth_default_setting(), NULL);
 		return AUTH_UNKNOWN;
 	}
+	/* a name service may answer another name than was asked: it goes
+	 * into file names and the log, so it is checked as the client's */
+	if (!auth_valid_name(pw->pw_name) || strcmp(pw->pw_name, name) != 0) {
+		auth_crypt(pass, auth_default_setting(), NULL);
+		return AUTH_ERROR;
+	}
 	if (auth_copy_user(u, pw->pw_name, pw->pw_uid, pw->pw_gid,
 	    pw->pw_dir) == -1) {
 		auth_crypt(pass, auth_default_setting(), NULL);
 		return AUTH_ERROR;
 	}
 	hash = pw->pw_passwd;
-	usable = pw->pw_uid != 0;
+	usable = pw->pw_uid != 0 && pw->pw_gid != 0;
 	if ((sp = getspnam(name)) != NULL) {
 		hash = sp->sp_pwdp;
 		if (auth_shadow_expired(sp))
@@ -355,7 +490,7 @@ auth_check(const char *passwd_file, const char *name, const char *pass,
 	int	 result;
 
 	memset(u, 0, sizeof(*u));
-	if (!auth_valid_name(name)) {
+	if (passwd_file == NULL && !auth_valid_name(name)) {
 		auth_crypt(pass, auth_default_setting(), NULL);
 		return AUTH_UNKNOWN;
 	}

@@ -252,7 +252,7 @@ dotlock_remove_dead(int dirfd, const char *name, pid_t dead)
 	if (fd == -1)
 		return 0;
 	n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ?
-	    read(fd, buf, sizeof(buf) - 1) : -1;
+	    pread(fd, buf, sizeof(buf) - 1, 0) : -1;
 	close(fd);
 	if (n <= 0)
 		return 0;

@@ -79,7 +79,7 @@ maildrop_ask_monitor(struct maildrop *md, uint32_t type, int *fdp)
 
 	if (ipc_send(md->monitor_fd, type, NULL, 0, -1) == -1)
 		fatal("send to monitor");
-	if (ipc_recv(md->monitor_fd, &m) != 1)
+	if (ipc_recv(md->monitor_fd, PROC_MONITOR, &m) != 1)
 		fatalx("invalid reply from monitor");
 	if (m.type == IPC_MONITOR_OK && m.len == 0 &&
 	    (m.fd != -1) == (type == IPC_JOURNAL_CREATE)) {
@@ -559,6 +559,7 @@ maildrop_commit_locked(struct maildrop *md)
 	uint32_t	 left = md->idx.count - md->ndeleted;
 	int		 jfd, rv, saved;
 
+	TEST_PAUSE("journal");
 	if ((jfd = maildrop_journal_create(md)) == -1) {
 		log_warn("commit failed mailbox=%s reason=journal-create "
 		    "deleted=0", md->path);
@@ -641,7 +642,7 @@ maildrop_serve(struct maildrop *md)
 	int			 rv;
 
 	for (;;) {
-		if ((rv = ipc_recv(md->session_fd, &m)) == 0 ||
+		if ((rv = ipc_recv(md->session_fd, PROC_SESSION, &m)) == 0 ||
 		    (rv == -1 && errno == ECONNRESET))
 			exit(0);	/* session gone: delete nothing */
 		if (rv != 1 || m.fd != -1)
@@ -725,6 +726,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */
 #endif
+	TEST_INJECT(monitor_fd, "maildrop");
 	maildrop_open(&md);
 	maildrop_scan(&md);
 	maildrop_send_index(&md);

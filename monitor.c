@@ -27,20 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
-
 
 #include "pop3d.h"
 #include "auth.h"
 
 enum monitor_state {
 	MON_PREAUTH = 1,	/* waiting for good credentials */
-	MON_AUTHED = 2		/* maildrop forked */
-};
-
-enum monitor_peer {
-	FROM_SESSION = 1,
-	FROM_MAILDROP = 2
+	MON_AUTHED = 2,		/* maildrop forked */
+	MON_FINAL = 4		/* too many failures: the session must end */
 };
 
 struct monitor {
@@ -53,14 +49,16 @@ struct monitor {
 	int			 failures;
 	int			 auth_seen;	/* an IPC_AUTH came */
 	int			 proxy_seen;	/* an IPC_PROXY came */
+	struct timespec		 final_deadline; /* MON_FINAL: end by then */
 	int			 userlock_fd;
 	struct auth_user	 user;
 	char			 maildrop[PATH_MAX];
+	char			 maildrop_dir[PATH_MAX];
 	char			 maildrop_name[NAME_MAX + 1];
 	char			 journal_name[NAME_MAX + 1];
-	int			 dotlock_dirfd;	/* -1: no dot-lock held */
+	int			 spool_dirfd;	/* -1: acts for nobody there */
+	int			 dotlock_held;	/* made by the monitor */
 };
-
 
 static void	monitor_log(struct monitor *, struct ipc_msg *, int);
 static void	monitor_auth(struct monitor *, struct ipc_msg *, int);
@@ -71,27 +69,32 @@ static void	monitor_journal_create(struct monitor *, struct ipc_msg *, int);
 static void	monitor_journal_remove(struct monitor *, struct ipc_msg *, int);
 static void	monitor_journal_stale(struct monitor *, struct ipc_msg *, int);
 
-/* What each child may ask, and when; anything else is fatal. */
+/*
+ * What the monitor answers, and in which states.  Who may send each
+ * request, its length and how often it may come are the IPC contract's
+ * (ipc.c), checked before a request gets here; anything else is fatal.
+ */
 static const struct monitor_request {
 	uint32_t	 type;
 	int		 states;
-	int		 from;
 	void		 (*handler)(struct monitor *, struct ipc_msg *, int);
 } monitor_table[] = {
-	{ IPC_LOG, MON_PREAUTH | MON_AUTHED, FROM_SESSION | FROM_MAILDROP,
-	    monitor_log },
-	{ IPC_AUTH, MON_PREAUTH, FROM_SESSION, monitor_auth },
-	{ IPC_PROXY, MON_PREAUTH, FROM_SESSION, monitor_proxy },
-	{ IPC_DOTLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotlock },
-	{ IPC_DOTUNLOCK, MON_AUTHED, FROM_MAILDROP, monitor_dotunlock },
-	{ IPC_JOURNAL_CREATE, MON_AUTHED, FROM_MAILDROP,
-	    monitor_journal_create },
-	{ IPC_JOURNAL_REMOVE, MON_AUTHED, FROM_MAILDROP,
-	    monitor_journal_remove },
-	{ IPC_JOURNAL_STALE, MON_AUTHED, FROM_MAILDROP,
-	    monitor_journal_stale },
-	{ IPC_NONE, 0, 0, NULL }
+	{ IPC_LOG, MON_PREAUTH | MON_AUTHED | MON_FINAL, monitor_log },
+	{ IPC_AUTH, MON_PREAUTH, monitor_auth },
+	{ IPC_PROXY, MON_PREAUTH, monitor_proxy },
+	{ IPC_DOTLOCK, MON_AUTHED, monitor_dotlock },
+	{ IPC_DOTUNLOCK, MON_AUTHED, monitor_dotunlock },
+	{ IPC_JOURNAL_CREATE, MON_AUTHED, monitor_journal_create },
+	{ IPC_JOURNAL_REMOVE, MON_AUTHED, monitor_journal_remove },
+	{ IPC_JOURNAL_STALE, MON_AUTHED, monitor_journal_stale },
+	{ IPC_NONE, 0, NULL }
 };
+
+static const char *
+proc_name(int from)
+{
+	return from == PROC_SESSION ? "session" : "maildrop";
+}
 
 static void
 session_fork(struct monitor *mon)
@@ -130,6 +133,8 @@ maildrop_fork(struct monitor *mon, int *session_end)
 		close(mm[0]);
 		close(mon->session_fd);
 		close(mon->userlock_fd);
+		if (mon->spool_dirfd != -1)
+			close(mon->spool_dirfd);
 		proc_setname("maildrop");
 		log_to_monitor(mm[1]);
 		priv_drop(NULL, mon->user.uid, mon->user.gid, 1);
@@ -149,25 +154,22 @@ maildrop_fork(struct monitor *mon, int *session_end)
 static int
 userlock_take(const char *user)
 {
-	char		 path[PATH_MAX];
-	struct stat	 st;
-	int		 fd;
+	const char	*why;
+	int		 dirfd, fd;
 
 	if (mkdir(PATH_SESSION_LOCKS, 0700) == -1 && errno != EEXIST)
 		return -1;
-	if (lstat(PATH_SESSION_LOCKS, &st) == -1 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	if ((dirfd = priv_open_dir(PATH_SESSION_LOCKS, (gid_t)-1, &why)) ==
+	    -1) {
 		log_warnx("session lock directory unsafe dir=%s "
 		    "reason=not-root-only", PATH_SESSION_LOCKS);
+		log_debug("%s: %s", PATH_SESSION_LOCKS, why);
 		errno = EPERM;
 		return -1;
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", PATH_SESSION_LOCKS,
-	    user) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(dirfd, user, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	close(dirfd);
 	if (fd == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -187,8 +189,6 @@ monitor_log(struct monitor *mon, struct ipc_msg *m, int from)
 	size_t		 i, n;
 
 	(void)mon;
-	if (m->len < sizeof(pri) || m->len > sizeof(pri) + MAX_LOG_LINE)
-		fatalx("invalid log message received");
 	memcpy(&pri, m->data, sizeof(pri));
 	n = m->len - sizeof(pri);
 	memcpy(line, m->data + sizeof(pri), n);
@@ -200,7 +200,7 @@ monitor_log(struct monitor *mon, struct ipc_msg *m, int from)
 			line[i] = '?';
 	if (pri > LOG_DEBUG)
 		pri = LOG_INFO;
-	log_procname(from == FROM_SESSION ? "session" : "maildrop");
+	log_procname(proc_name(from));
 	log_emit(pri, line);
 	log_procname("monitor");
 }
@@ -233,8 +233,8 @@ monitor_proxy(struct monitor *mon, struct ipc_msg *m, int from)
 	    &mon->conf->peer_addr))
 		fatalx("unexpected PROXY address from session");
 	mon->proxy_seen = 1;
-	if (m->len < sizeof(flags) || monitor_field(text, m->data +
-	    sizeof(flags), m->len - sizeof(flags), sizeof(text) - 1) == -1)
+	if (monitor_field(text, m->data + sizeof(flags), m->len -
+	    sizeof(flags), sizeof(text) - 1) == -1)
 		fatalx("invalid PROXY address received");
 	memcpy(&flags, m->data, sizeof(flags));
 	if ((flags & ~IPC_PROXY_SSL) != 0 ||
@@ -248,23 +248,48 @@ monitor_proxy(struct monitor *mon, struct ipc_msg *m, int from)
 }
 
 static void
-monitor_reply_fail(struct monitor *mon)
+monitor_tell_session(struct monitor *mon, uint32_t type, int fd)
 {
-	uint32_t	 type;
-
-	sleep(AUTH_FAILURE_DELAY);
-	type = ++mon->failures >= MAX_AUTH_FAILURES ? IPC_AUTH_FINAL :
-	    IPC_AUTH_FAIL;
-	if (ipc_send(mon->session_fd, type, NULL, 0, -1) == -1)
+	if (ipc_send(mon->session_fd, type, NULL, 0, fd) == -1)
 		fatal("send to session");
 }
 
-/* NAME of the maildrop, and NAME.pop3d-journal beside it. */
+/*
+ * Every failure is answered at the same instant after its request came,
+ * whatever the crypt(3) work cost, so that the time of the answer tells
+ * nothing about the account.  At MAX_AUTH_FAILURES the session must end:
+ * the monitor answers nothing more, and kills a session process that
+ * does not go.
+ */
+static void
+monitor_fail(struct monitor *mon, const struct timespec *arrival,
+    uint32_t type)
+{
+	struct timespec	 at = *arrival;
+
+	at.tv_sec += AUTH_FAILURE_DELAY;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) ==
+	    EINTR)
+		;
+	if (type == IPC_AUTH_FAIL && ++mon->failures >= MAX_AUTH_FAILURES) {
+		type = IPC_AUTH_FINAL;
+		mon->state = MON_FINAL;
+		clock_gettime(CLOCK_MONOTONIC, &mon->final_deadline);
+		mon->final_deadline.tv_sec += SESSION_END_GRACE;
+	}
+	monitor_tell_session(mon, type, -1);
+}
+
+/* NAME of the maildrop, its directory, and NAME.pop3d-journal. */
 static int
 maildrop_names(struct monitor *mon)
 {
-	const char	*name = strrchr(mon->maildrop, '/') + 1;
+	char		*slash;
+	const char	*name;
 
+	if ((slash = strrchr(mon->maildrop, '/')) == NULL)
+		return -1;
+	name = slash + 1;
 	if (*name == '\0')
 		return 0;	/* a Maildir: no dot-lock, no journal */
 	if (strlcpy(mon->maildrop_name, name,
@@ -272,7 +297,35 @@ maildrop_names(struct monitor *mon)
 	    (size_t)snprintf(mon->journal_name, sizeof(mon->journal_name),
 	    "%s%s", name, JOURNAL_SUFFIX) >= sizeof(mon->journal_name))
 		return -1;
+	strlcpy(mon->maildrop_dir, mon->maildrop, sizeof(mon->maildrop_dir));
+	mon->maildrop_dir[slash == mon->maildrop ? 1 :
+	    slash - mon->maildrop] = '\0';
 	return 0;
+}
+
+/*
+ * Decided once, at login: the monitor acts in the maildrop's directory
+ * only if nobody but root (and the mail group, for the spool itself) can
+ * change it or any directory on the way from /.  It keeps the
+ * descriptor for the session and never looks the path up again.
+ */
+static void
+monitor_spool_open(struct monitor *mon)
+{
+	struct group	*gr;
+	const char	*why;
+	gid_t		 mail = (gid_t)-1;
+
+	mon->spool_dirfd = -1;
+	if (mon->maildrop_name[0] == '\0')
+		return;		/* a Maildir needs no help */
+	if ((gr = getgrnam(SPOOL_GROUP)) != NULL)
+		mail = gr->gr_gid;
+	endgrent();
+	mon->spool_dirfd = priv_open_dir(mon->maildrop_dir, mail, &why);
+	if (mon->spool_dirfd == -1)
+		log_debug("not acting for user=%s in %s: %s", mon->user.name,
+		    mon->maildrop_dir, why);
 }
 
 static void
@@ -284,15 +337,12 @@ monitor_login(struct monitor *mon, const char *tls)
 		if (errno == EBUSY) {
 			log_info("login refused user=%s reason=in-use",
 			    mon->user.name);
-			if (ipc_send(mon->session_fd, IPC_AUTH_INUSE, NULL, 0,
-			    -1) == -1)
-				fatal("send to session");
+			monitor_tell_session(mon, IPC_AUTH_INUSE, -1);
 			return;
 		}
 		log_warn("login refused user=%s reason=session-lock",
 		    mon->user.name);
-		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
-			fatal("send to session");
+		monitor_tell_session(mon, IPC_AUTH_TEMP, -1);
 		return;
 	}
 	if (maildrop_expand(mon->conf->maildrop, mon->user.name,
@@ -300,17 +350,16 @@ monitor_login(struct monitor *mon, const char *tls)
 	    maildrop_names(mon) == -1) {
 		log_warnx("login refused user=%s reason=maildrop-path",
 		    mon->user.name);
-		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
-			fatal("send to session");
+		monitor_tell_session(mon, IPC_AUTH_TEMP, -1);
 		close(mon->userlock_fd);
 		mon->userlock_fd = -1;
 		return;
 	}
+	monitor_spool_open(mon);
 	log_info("login user=%s tls=%s", mon->user.name, tls);
 	maildrop_fork(mon, &sm);
 	mon->state = MON_AUTHED;
-	if (ipc_send(mon->session_fd, IPC_AUTH_OK, NULL, 0, sm) == -1)
-		fatal("send to session");
+	monitor_tell_session(mon, IPC_AUTH_OK, sm);
 	close(sm);
 }
 
@@ -318,28 +367,22 @@ static void
 monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 {
 	struct ipc_auth	 a;
+	struct timespec	 arrival;
 	char		 user[MAX_USER + 1], pass[MAX_PASSWORD + 1];
-	char		 tls[64];
+	char		 tls[IPC_TLS_INFO + 1];
+	const unsigned char *p = m->data + sizeof(a);
 	int		 rv;
 
 	(void)from;
 	mon->auth_seen = 1;
-	if (m->len < sizeof(a))
-		fatalx("invalid auth request received");
-	memcpy(&a, m->data, sizeof(a));
-	if (a.userlen > MAX_USER || a.passlen > MAX_PASSWORD ||
-	    a.tlslen >= sizeof(tls) ||
-	    m->len != sizeof(a) + a.userlen + a.passlen + a.tlslen)
-		fatalx("invalid auth request received");
-	if (monitor_field(tls, m->data + sizeof(a) + a.userlen + a.passlen,
-	    a.tlslen, sizeof(tls) - 1) == -1)
-		fatalx("invalid auth request received");
-	if (monitor_field(user, m->data + sizeof(a), a.userlen, MAX_USER) ==
-	    -1 || monitor_field(pass, m->data + sizeof(a) + a.userlen,
-	    a.passlen, MAX_PASSWORD) == -1)
-		rv = AUTH_UNKNOWN;
-	else
-		rv = auth_check(mon->conf->passwd_file, user, pass, &mon->user);
+	clock_gettime(CLOCK_MONOTONIC, &arrival);
+	memcpy(&a, m->data, sizeof(a));		/* checked by the contract */
+	if (ipc_string(tls, p + a.userlen + a.passlen, a.tlslen) == -1)
+		fatalx("invalid TLS description from session");
+	if (monitor_field(user, p, a.userlen, MAX_USER) == -1 ||
+	    monitor_field(pass, p + a.userlen, a.passlen, MAX_PASSWORD) == -1)
+		user[0] = pass[0] = '\0';	/* fails, at the same cost */
+	rv = auth_check(mon->conf->passwd_file, user, pass, &mon->user);
 	explicit_bzero(pass, sizeof(pass));
 	explicit_bzero(m->data, m->len);
 	switch (rv) {
@@ -354,47 +397,10 @@ monitor_auth(struct monitor *mon, struct ipc_msg *m, int from)
 		break;
 	default:
 		log_warnx("login deferred reason=auth-error");
-		sleep(AUTH_FAILURE_DELAY);
-		if (ipc_send(mon->session_fd, IPC_AUTH_TEMP, NULL, 0, -1) == -1)
-			fatal("send to session");
+		monitor_fail(mon, &arrival, IPC_AUTH_TEMP);
 		return;
 	}
-	monitor_reply_fail(mon);
-}
-
-/*
- * The dot-lock and the commit journal of a maildrop in a directory the
- * user cannot write, such as /var/mail.  The monitor works only in a
- * directory only root may change, by descriptor, and only on names it
- * makes itself from the maildrop it chose.
- */
-static int
-monitor_spool_dir(struct monitor *mon)
-{
-	char		 dir[PATH_MAX], *slash;
-	struct stat	 st;
-	int		 dirfd;
-
-	if (mon->maildrop_name[0] == '\0') {
-		log_warnx("%s: a Maildir needs no help from the monitor",
-		    mon->maildrop);
-		errno = EPERM;
-		return -1;
-	}
-	strlcpy(dir, mon->maildrop, sizeof(dir));
-	slash = strrchr(dir, '/');
-	slash[slash == dir ? 1 : 0] = '\0';
-	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (fstat(dirfd, &st) == -1 || st.st_uid != 0 ||
-	    ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
-		log_warnx("spool directory refused dir=%s "
-		    "reason=not-root-owned", dir);
-		close(dirfd);
-		errno = EPERM;
-		return -1;
-	}
-	return dirfd;
+	monitor_fail(mon, &arrival, IPC_AUTH_FAIL);
 }
 
 static void
@@ -405,42 +411,52 @@ monitor_answer(struct monitor *mon, uint32_t err, int fd)
 		fatal("send to maildrop");
 }
 
+/* The monitor acts only where it decided at login that it may. */
+static int
+monitor_may_act(struct monitor *mon, const char *what)
+{
+	if (mon->spool_dirfd != -1)
+		return 1;
+	log_warnx("spool directory refused action=%s user=%s dir=%s "
+	    "reason=not-root-only", what, mon->user.name, mon->maildrop_dir);
+	monitor_answer(mon, EPERM, -1);
+	return 0;
+}
+
 static void
 monitor_dotlock(struct monitor *mon, struct ipc_msg *m, int from)
 {
-	uint32_t	 err = 0;
-	int		 dirfd;
-
+	(void)m;
 	(void)from;
-	if (m->len != 0 || mon->dotlock_dirfd != -1)
-		fatalx("invalid dot-lock request received");
-	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
-	    dotlock_create(dirfd, mon->maildrop_name) == -1)
-		err = errno;
-	if (err == 0)
-		mon->dotlock_dirfd = dirfd;
-	else if (dirfd != -1)
-		close(dirfd);
-	monitor_answer(mon, err, -1);
+	if (mon->dotlock_held)
+		fatalx("dot-lock requested twice by maildrop");
+	if (!monitor_may_act(mon, "dot-lock"))
+		return;
+	if (dotlock_create(mon->spool_dirfd, mon->maildrop_name) == -1) {
+		monitor_answer(mon, errno, -1);
+		return;
+	}
+	mon->dotlock_held = 1;
+	monitor_answer(mon, 0, -1);
 }
 
 static void
 monitor_dotunlock_now(struct monitor *mon)
 {
-	if (mon->dotlock_dirfd == -1)
+	if (!mon->dotlock_held)
 		return;
-	if (dotlock_remove(mon->dotlock_dirfd, mon->maildrop_name) == -1)
+	if (dotlock_remove(mon->spool_dirfd, mon->maildrop_name) == -1)
 		log_warn("dot-lock not removed mailbox=%s", mon->maildrop);
-	close(mon->dotlock_dirfd);
-	mon->dotlock_dirfd = -1;
+	mon->dotlock_held = 0;
 }
 
 static void
 monitor_dotunlock(struct monitor *mon, struct ipc_msg *m, int from)
 {
+	(void)m;
 	(void)from;
-	if (m->len != 0 || mon->dotlock_dirfd == -1)
-		fatalx("invalid dot-unlock request received");
+	if (!mon->dotlock_held)
+		fatalx("dot-unlock without a dot-lock from maildrop");
 	monitor_dotunlock_now(mon);
 	monitor_answer(mon, 0, -1);
 }
@@ -449,26 +465,25 @@ monitor_dotunlock(struct monitor *mon, struct ipc_msg *m, int from)
 static void
 monitor_journal_create(struct monitor *mon, struct ipc_msg *m, int from)
 {
-	uint32_t	 err = 0;
-	int		 dirfd, fd = -1;
+	int	 fd, dirfd = mon->spool_dirfd;
 
+	(void)m;
 	(void)from;
-	if (m->len != 0)
-		fatalx("invalid journal request received");
-	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
-	    (fd = openat(dirfd, mon->journal_name, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-		err = errno;
-	else if (fchown(fd, mon->user.uid, mon->user.gid) == -1 ||
-	    fsync(dirfd) == -1) {
-		err = errno;
-		(void)unlinkat(dirfd, mon->journal_name, 0);
+	if (!monitor_may_act(mon, "journal-create"))
+		return;
+	fd = openat(dirfd, mon->journal_name, O_RDWR | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		monitor_answer(mon, errno, -1);
+		return;
 	}
-	monitor_answer(mon, err, err ? -1 : fd);
-	if (fd != -1)
-		close(fd);
-	if (dirfd != -1)
-		close(dirfd);
+	if (fchown(fd, mon->user.uid, mon->user.gid) == -1 ||
+	    fsync(dirfd) == -1) {
+		monitor_answer(mon, errno, -1);
+		(void)unlinkat(dirfd, mon->journal_name, 0);
+	} else
+		monitor_answer(mon, 0, fd);
+	close(fd);
 }
 
 /* Removes the journal, if it is still the user's regular file. */
@@ -476,47 +491,41 @@ static void
 monitor_journal_remove(struct monitor *mon, struct ipc_msg *m, int from)
 {
 	struct stat	 st;
-	uint32_t	 err = 0;
-	int		 dirfd;
+	int		 dirfd = mon->spool_dirfd;
 
+	(void)m;
 	(void)from;
-	if (m->len != 0)
-		fatalx("invalid journal request received");
-	if ((dirfd = monitor_spool_dir(mon)) == -1 ||
-	    fstatat(dirfd, mon->journal_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    (!S_ISREG(st.st_mode) && (errno = EPERM)) ||
-	    (st.st_uid != mon->user.uid && (errno = EPERM)) ||
-	    unlinkat(dirfd, mon->journal_name, 0) == -1 ||
+	if (!monitor_may_act(mon, "journal-remove"))
+		return;
+	if (fstatat(dirfd, mon->journal_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		monitor_answer(mon, errno, -1);
+	else if (!S_ISREG(st.st_mode) || st.st_uid != mon->user.uid)
+		monitor_answer(mon, EPERM, -1);
+	else if (unlinkat(dirfd, mon->journal_name, 0) == -1 ||
 	    fsync(dirfd) == -1)
-		err = errno;
-	if (dirfd != -1)
-		close(dirfd);
-	monitor_answer(mon, err, -1);
+		monitor_answer(mon, errno, -1);
+	else
+		monitor_answer(mon, 0, -1);
 }
 
 /* Sets the journal aside as NAME.pop3d-journal.stale (commit.c). */
 static void
 monitor_journal_stale(struct monitor *mon, struct ipc_msg *m, int from)
 {
-	char		 stale[NAME_MAX + 1];
-	uint32_t	 err = 0;
-	int		 dirfd;
+	char	 stale[NAME_MAX + 1];
 
+	(void)m;
 	(void)from;
-	if (m->len != 0)
-		fatalx("invalid journal request received");
+	if (!monitor_may_act(mon, "journal-stale"))
+		return;
 	if ((size_t)snprintf(stale, sizeof(stale), "%s%s", mon->maildrop_name,
 	    JOURNAL_STALE) >= sizeof(stale))
-		err = ENAMETOOLONG;
-	else if ((dirfd = monitor_spool_dir(mon)) == -1)
-		err = errno;
-	else {
-		if (journal_set_aside(dirfd, mon->journal_name, stale,
-		    mon->user.uid) == -1)
-			err = errno;
-		close(dirfd);
-	}
-	monitor_answer(mon, err, -1);
+		monitor_answer(mon, ENAMETOOLONG, -1);
+	else if (journal_set_aside(mon->spool_dirfd, mon->journal_name, stale,
+	    mon->user.uid) == -1)
+		monitor_answer(mon, errno, -1);
+	else
+		monitor_answer(mon, 0, -1);
 }
 
 /* Receives one request from a child and runs it through monitor_table. */
@@ -527,48 +536,69 @@ monitor_dispatch(struct monitor *mon, int fd, int from)
 	const struct monitor_request	*r;
 	int				 rv;
 
-	if ((rv = ipc_recv(fd, &m)) == 0)
+	if ((rv = ipc_recv(fd, from, &m)) == 0)
 		return 0;
 	if (rv == -1)
 		return errno == ECONNRESET ? 0 : -1;
-	if (rv == -2 || m.fd != -1)
-		fatalx("invalid message received from %s",
-		    from == FROM_SESSION ? "session" : "maildrop");
+	if (rv == -2)
+		fatalx("invalid message received from %s", proc_name(from));
 	for (r = monitor_table; r->handler != NULL; r++)
 		if (r->type == m.type)
 			break;
-	if (r->handler == NULL || !(r->states & mon->state) ||
-	    !(r->from & from))
+	if (r->handler == NULL || !(r->states & mon->state))
 		fatalx("unexpected request %u from %s", m.type,
-		    from == FROM_SESSION ? "session" : "maildrop");
+		    proc_name(from));
 	r->handler(mon, &m, from);
 	return 1;
 }
 
 /*
- * A maildrop process that died holding the dot-lock it made itself (in a
- * directory the user may write) cannot remove it: the monitor does, if
- * the lock names that process, so that neither deliveries nor the next
- * session wait DOTLOCK_STALE seconds for it.
+ * A maildrop process that died holding a dot-lock it made itself, in a
+ * directory the user may write, cannot remove it; deliveries would wait
+ * for it to go stale.  Root does nothing there: a short-lived child with
+ * the user's ids and the maildrop's confinement removes the lock if it
+ * names the dead process.  In a spool root controls, the monitor does it
+ * through the descriptor it checked at login.
  */
 static void
 monitor_clear_dead_lock(struct monitor *mon, pid_t dead)
 {
-	char	 dir[PATH_MAX], *slash;
-	int	 dirfd;
+	pid_t	 pid;
+	int	 dirfd, status;
 
 	if (mon->maildrop_name[0] == '\0')
 		return;		/* a Maildir has no dot-lock */
-	strlcpy(dir, mon->maildrop, sizeof(dir));
-	if ((slash = strrchr(dir, '/')) == NULL)
+	if (mon->spool_dirfd != -1) {
+		if (dotlock_remove_dead(mon->spool_dirfd, mon->maildrop_name,
+		    dead))
+			log_warnx("stale dot-lock removed mailbox=%s",
+			    mon->maildrop);
 		return;
-	slash[slash == dir ? 1 : 0] = '\0';
-	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	}
+	switch (pid = fork()) {
+	case -1:
+		log_warn("fork");
 		return;
-	if (dotlock_remove_dead(dirfd, mon->maildrop_name, dead))
-		log_warnx("stale dot-lock removed mailbox=%s",
-		    mon->maildrop);
-	close(dirfd);
+	case 0:
+		close(mon->userlock_fd);
+		proc_setname("maildrop");
+		priv_drop(NULL, mon->user.uid, mon->user.gid, 1);
+		sandbox_maildrop(mon->maildrop_dir, 0);
+		if ((dirfd = open(mon->maildrop_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) != -1 &&
+		    dotlock_remove_dead(dirfd, mon->maildrop_name, dead))
+			log_warnx("stale dot-lock removed mailbox=%s",
+			    mon->maildrop);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+}
+
+static const char *
+monitor_child_name(struct monitor *mon, pid_t pid)
+{
+	return pid == mon->session_pid ? "session" : "maildrop";
 }
 
 static int
@@ -587,14 +617,45 @@ monitor_reap(struct monitor *mon)
 			monitor_clear_dead_lock(mon, pid);
 		if (WIFSIGNALED(status))
 			log_warnx("%s process killed signal=%d",
-			    pid == mon->session_pid ? "session" : "maildrop",
-			    WTERMSIG(status));
+			    monitor_child_name(mon, pid), WTERMSIG(status));
 		else
 			log_warnx("%s process failed status=%d",
-			    pid == mon->session_pid ? "session" : "maildrop",
-			    WEXITSTATUS(status));
+			    monitor_child_name(mon, pid), WEXITSTATUS(status));
 	}
 	return bad;
+}
+
+/* Milliseconds until the session must have ended, or -1 for no limit. */
+static int
+monitor_timeout(struct monitor *mon)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	if (mon->state != MON_FINAL || mon->session_pid == -1)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (mon->final_deadline.tv_sec - now.tv_sec) * 1000LL +
+	    (mon->final_deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (ms > 0)
+		return ms;
+	log_warnx("session process killed reason=too-many-failures");
+	(void)kill(mon->session_pid, SIGKILL);
+	mon->session_pid = -1;
+	return -1;
+}
+
+static void
+monitor_channel(struct monitor *mon, int *fd, int from)
+{
+	int	 rv;
+
+	if ((rv = monitor_dispatch(mon, *fd, from)) == -1)
+		fatal("receive from %s", proc_name(from));
+	if (rv == 0) {
+		close(*fd);
+		*fd = -1;
+	}
 }
 
 static __dead void
@@ -608,29 +669,15 @@ monitor_loop(struct monitor *mon)
 		pfd[1].fd = mon->maildrop_fd;
 		pfd[0].events = pfd[1].events = POLLIN;
 		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, -1) == -1) {
+		if (poll(pfd, 2, monitor_timeout(mon)) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
-		if (pfd[0].revents) {
-			if ((rv = monitor_dispatch(mon, mon->session_fd,
-			    FROM_SESSION)) == -1)
-				fatal("receive from session");
-			if (rv == 0) {
-				close(mon->session_fd);
-				mon->session_fd = -1;
-			}
-		}
-		if (pfd[1].revents && mon->maildrop_fd != -1) {
-			if ((rv = monitor_dispatch(mon, mon->maildrop_fd,
-			    FROM_MAILDROP)) == -1)
-				fatal("receive from maildrop");
-			if (rv == 0) {
-				close(mon->maildrop_fd);
-				mon->maildrop_fd = -1;
-			}
-		}
+		if (pfd[0].revents && mon->session_fd != -1)
+			monitor_channel(mon, &mon->session_fd, PROC_SESSION);
+		if (pfd[1].revents && mon->maildrop_fd != -1)
+			monitor_channel(mon, &mon->maildrop_fd, PROC_MAILDROP);
 	}
 	rv = monitor_reap(mon);
 	/* a maildrop process that died holding the dot-lock */
@@ -647,7 +694,7 @@ monitor_main(struct pop3d_conf *conf)
 	priv_init();
 	mon.conf = conf;
 	mon.state = MON_PREAUTH;
-	mon.maildrop_fd = mon.userlock_fd = mon.dotlock_dirfd = -1;
+	mon.maildrop_fd = mon.userlock_fd = mon.spool_dirfd = -1;
 	session_fork(&mon);
 	/* the monitor never touches the client or the key again */
 	if ((fd = open("/dev/null", O_RDWR)) == -1 ||

@@ -4,6 +4,16 @@
 #ifndef POP3D_PARAMS_H
 #define POP3D_PARAMS_H
 
+/*
+ * Symbolic links the monitor follows on the way to a directory it acts
+ * in (only links root made; /var/mail may be one).  SYMLOOP_MAX is 40.
+ */
+#define MAX_SYMLINKS		8
+
+/* The group that may write the mail spool directory itself (Debian's
+ * /var/mail is root:mail 2775); see priv_open_dir. */
+#define SPOOL_GROUP		"mail"
+
 /* Unprivileged user of the session process, and its chroot (its home). */
 #define DEFAULT_SESSION_USER	"_pop3d"
 
@@ -64,7 +74,21 @@
 
 /* Failed logins per session; each one also costs the client a delay. */
 #define MAX_AUTH_FAILURES	3
+
+/*
+ * Login attempts of any outcome per session (wrong password, [IN-USE],
+ * [SYS/TEMP]): the monitor refuses a request past it as coming from a
+ * compromised session process, and the session process ends the
+ * connection before it.
+ */
+#define MAX_AUTH_REQUESTS	6
 #define AUTH_FAILURE_DELAY	2	/* seconds */
+
+/*
+ * After the last allowed failure the session process has this long to
+ * tell the client and exit before the monitor kills it (seconds).
+ */
+#define SESSION_END_GRACE	5
 
 /*
  * The largest maildrop accepted.  The index costs about 100 bytes a
@@ -73,6 +97,9 @@
  */
 #define MAX_MESSAGES		1000000
 #define MAX_MAILDROP_SIZE	((off_t)1 << 40)	/* 1 TB */
+
+/* What the system's password tools are set to write (auth.c). */
+#define PATH_LOGIN_DEFS		"/etc/login.defs"
 
 /* Longest line of a -a passwd file; longer lines are skipped and logged. */
 #define MAX_PASSWD_LINE		1024
@@ -91,6 +118,13 @@
 #define LOCK_TICK		50
 #define DOTLOCK_POLL		20
 #define LOCK_RETRY		1000
+
+/*
+ * Dot-lock requests the monitor answers for one maildrop process: two
+ * lock cycles a session (scan, commit), each trying at most this often
+ * while a delivery agent holds the lock; more is a compromised process.
+ */
+#define MAX_MONITOR_LOCKS	4096
 
 /* liblockfile's rule: a dot-lock older than this is stale (seconds). */
 #define DOTLOCK_STALE		300

@@ -203,6 +203,10 @@ enum ipc_type {
 
 /* IPC_PROXY flags. */
 #define IPC_PROXY_SSL	0x1	/* the client's TLS ended at the proxy */
+/* The three processes, as senders in the IPC contract (ipc.c). */
+#define PROC_MONITOR	0x1
+#define PROC_SESSION	0x2
+#define PROC_MAILDROP	0x4
 
 struct ipc_hdr {
 	uint32_t	 type;
@@ -224,6 +228,12 @@ struct ipc_auth {
 	uint32_t	 tlslen;
 };
 
+/* Longest text of IPC_MAILDROP_ERR and IPC_COMMIT_ERR. */
+#define IPC_ERROR_TEXT	200
+
+/* Longest TLS description in IPC_AUTH ("TLSv1.3 CIPHER-NAME"). */
+#define IPC_TLS_INFO	63
+
 /* ipc_send: sends one message, with fd unless it is -1; returns 0, or -1
  * with errno set. */
 int	 ipc_send(int, uint32_t, const void *, size_t, int);
@@ -232,13 +242,25 @@ int	 ipc_send(int, uint32_t, const void *, size_t, int);
  * bytes of it); returns 0, or -1 with errno set. */
 int	 ipc_send_code(int, uint32_t, uint32_t, const char *);
 
-/* ipc_recv: receives one message into m; returns 1, 0 on end of file,
- * -1 on a system error (errno set) and -2 on a malformed message. */
-int	 ipc_recv(int, struct ipc_msg *);
+/* ipc_recv: receives one message from the process from (PROC_*) into m
+ * and checks it against the contract table; returns 1, 0 on end of
+ * file, -1 on a system error (errno set) and -2 on a malformed message
+ * or one the contract does not allow (any descriptor closed). */
+int	 ipc_recv(int, int, struct ipc_msg *);
 
 /* ipc_decode: checks and copies the n bytes of one datagram into m
  * (m->fd untouched); returns 0, or -1 if it is malformed. */
 int	 ipc_decode(const void *, size_t, struct ipc_msg *);
+
+/* ipc_allowed: checks m (with its fd) from sender from against the
+ * contract: sender, length, descriptor, and how often (counted in this
+ * process); returns 0, or -1 with a reason in *why. */
+int	 ipc_allowed(const struct ipc_msg *, int, const char **);
+
+/* ipc_string: checks that the len bytes at src are printable ASCII, as a
+ * log line needs, and copies them NUL-terminated into dst (room for len
+ * + 1); returns 0, or -1 if any byte is not. */
+int	 ipc_string(char *, const unsigned char *, size_t);
 
 /*
  * log.c: syslog LOG_MAIL or stderr in the monitor; in the children each
@@ -320,6 +342,12 @@ void	 priv_init(void);
 /* check_session_user: fills in the -u user's ids and chroot directory and
  * checks the directory is root's alone; returns 0, or -1 after logging. */
 int	 check_session_user(struct pop3d_conf *);
+/* priv_open_dir: opens directory path for the monitor to act in, walking
+ * from / and checking each component as it is opened: owned by root and
+ * writable by nobody else (the last also by group group_ok, or pass
+ * (gid_t)-1), symbolic links followed only where root made them; returns
+ * the descriptor, or -1 with errno and a reason in *why. */
+int	 priv_open_dir(const char *, gid_t, const char **);
 /* priv_drop: chroots to dir unless it is NULL, then becomes uid/gid with
  * gid as the only group (no groups at all when nogroups is set), and
  * proves it cannot go back; fatal on any failure. */
@@ -411,6 +439,17 @@ int	 commit_recover(int, int);
 int	 journal_set_aside(int, const char *, const char *, uid_t);
 #ifdef POP3D_TEST_HOOKS
 void	 commit_crashpoint(const char *);
+#endif
+
+/* testhooks.c: the test build's misbehaviour on request. */
+#ifdef POP3D_TEST_HOOKS
+void	 test_inject(int, const char *);
+void	 test_pause(const char *);
+#define TEST_INJECT(sock, proc)	test_inject(sock, proc)
+#define TEST_PAUSE(point)	test_pause(point)
+#else
+#define TEST_INJECT(sock, proc)	do { } while (0)
+#define TEST_PAUSE(point)	do { } while (0)
 #endif
 
 /* The commit journal beside the maildrop: NAME.pop3d-journal, and

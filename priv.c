@@ -160,3 +160,104 @@ check_session_user(struct pop3d_conf *conf)
 	}
 	return 0;
 }
+
+/*
+ * A directory root alone controls: owned by root and writable by nobody
+ * else, except that the last one may also be writable by group_ok (the
+ * mail spool's group).  A sticky world-writable directory such as /tmp
+ * does not count: anyone can put a name there.
+ */
+static int
+priv_trusted(int fd, int last, gid_t group_ok)
+{
+	struct stat	 st;
+
+	if (fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & S_IWOTH))
+		return 0;
+	if ((st.st_mode & S_IWGRP) && !(last && st.st_gid == group_ok))
+		return 0;
+	return 1;
+}
+
+/* rest becomes link target t, then left, the components still to walk
+ * (left may point into rest). */
+static int
+priv_splice(char *rest, size_t size, const char *t, const char *left)
+{
+	char	 tmp[PATH_MAX];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", t, left) >= sizeof(tmp) ||
+	    strlcpy(rest, tmp, size) >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+priv_open_dir(const char *path, gid_t group_ok, const char **why)
+{
+	char		 rest[PATH_MAX], name[NAME_MAX + 1], target[PATH_MAX];
+	char		*p, *slash;
+	struct stat	 st;
+	ssize_t		 n;
+	int		 fd, next, links = 0;
+	size_t		 len;
+
+	*why = "not an absolute path";
+	if (path[0] != '/' || strlcpy(rest, path, sizeof(rest)) >= sizeof(rest))
+		return -1;
+	*why = "a directory on the way is not root's alone";
+	if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	for (p = rest;;) {
+		while (*p == '/')
+			p++;
+		if (!priv_trusted(fd, *p == '\0', group_ok))
+			break;
+		if (*p == '\0')
+			return fd;
+		len = (slash = strchr(p, '/')) ? (size_t)(slash - p) : strlen(p);
+		if (len > NAME_MAX)
+			break;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		p += len;
+		/* ".." comes only from a link root made; where it leads is
+		 * checked as every other directory is */
+		*why = "a directory on the way is not root's alone";
+		if (strcmp(name, ".") == 0)
+			continue;
+		next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (next != -1) {
+			close(fd);
+			fd = next;
+			continue;
+		}
+		/* only a link root made, in a directory only root controls */
+		*why = "a symbolic link on the way is not root's";
+		if (errno != ELOOP && errno != ENOTDIR)
+			break;
+		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISLNK(st.st_mode) || st.st_uid != 0 ||
+		    ++links > MAX_SYMLINKS)
+			break;
+		if ((n = readlinkat(fd, name, target, sizeof(target) - 1)) <= 0)
+			break;
+		target[n] = '\0';
+		if (priv_splice(rest, sizeof(rest), target, p) == -1)
+			break;
+		p = rest;
+		if (target[0] == '/') {
+			close(fd);
+			if ((fd = open("/", O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC)) == -1)
+				return -1;
+		}
+	}
+	close(fd);
+	errno = EPERM;
+	return -1;
+}

@@ -34,6 +34,7 @@ struct session {
 	int			 have_user;	/* USER given, PASS awaited */
 	int			 sasl_pending;	/* AUTH PLAIN awaits a line */
 	int			 bad_commands;
+	int			 auth_requests;	/* sent to the monitor */
 	int			 discarding;	/* inside an overlong line */
 	int			 quit;
 	int			 progress;	/* a whole command came */
@@ -355,7 +356,7 @@ session_receive_index(struct session *s)
 	size_t			 n, i, cap;
 
 	for (;;) {
-		if (ipc_recv(s->maildrop_fd, &m) != 1) {
+		if (ipc_recv(s->maildrop_fd, PROC_MAILDROP, &m) != 1) {
 			/* it died: the client still gets an answer */
 			reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try "
 			    "again later");
@@ -455,8 +456,9 @@ session_login(struct session *s, const char *user, const char *pass)
 	if (ipc_send(s->monitor_fd, IPC_AUTH, buf, sizeof(a) + a.userlen +
 	    a.passlen + a.tlslen, -1) == -1)
 		fatal("send to monitor");
+	s->auth_requests++;
 	explicit_bzero(buf, sizeof(buf));
-	if (ipc_recv(s->monitor_fd, &m) != 1 || m.len != 0)
+	if (ipc_recv(s->monitor_fd, PROC_MONITOR, &m) != 1)
 		fatalx("invalid reply from monitor");
 	switch (m.type) {
 	case IPC_AUTH_OK:
@@ -465,18 +467,26 @@ session_login(struct session *s, const char *user, const char *pass)
 		break;
 	case IPC_AUTH_FAIL:
 		reply(s, "-ERR [AUTH] invalid user name or password");
-		return 0;
+		break;
 	case IPC_AUTH_FINAL:
 		reply(s, "-ERR [AUTH] too many failed logins");
 		session_end(s, "too-many-failed-logins");
 	case IPC_AUTH_INUSE:
 		reply(s, "-ERR [IN-USE] maildrop already in use");
-		return 0;
+		break;
 	case IPC_AUTH_TEMP:
 		reply(s, "-ERR [SYS/TEMP] cannot log in now, try again later");
-		return 0;
+		break;
 	default:
 		fatalx("invalid reply from monitor");
+	}
+	if (m.type != IPC_AUTH_OK) {
+		/* the monitor answers no more than this */
+		if (s->auth_requests >= MAX_AUTH_REQUESTS) {
+			reply(s, "-ERR [AUTH] too many login attempts");
+			session_end(s, "too many login attempts");
+		}
+		return 0;
 	}
 	s->maildrop_fd = m.fd;
 	strlcpy(s->user, user, sizeof(s->user));
@@ -854,7 +864,7 @@ session_update(struct session *s)
 		session_send_marks(s, IPC_SEEN, s->whole);
 	if (ipc_send(s->maildrop_fd, IPC_COMMIT, NULL, 0, -1) == -1)
 		fatal("send to maildrop");
-	if (ipc_recv(s->maildrop_fd, &m) != 1) {
+	if (ipc_recv(s->maildrop_fd, PROC_MAILDROP, &m) != 1) {
 		if (s->maildir)
 			reply(s, "-ERR [SYS/TEMP] update of maildrop "
 			    "interrupted, some messages may not be deleted");
@@ -1047,6 +1057,7 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	priv_drop(conf->session_root, conf->session_uid, conf->session_gid,
 	    0);
 	sandbox_session();
+	TEST_INJECT(monitor_fd, "session");
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("session");	/* prove the filter holds */
 #endif

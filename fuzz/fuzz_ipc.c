@@ -24,6 +24,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ipc_msg	 m;
+	const char		*why;
 	uint32_t		 type = 0, len = 0;
 	int			 ok, r;
 
@@ -45,6 +46,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(m.len == len);
 		FUZZ_CHECK(memcmp(m.data, data + sizeof(struct ipc_hdr), len) ==
 		    0);
+		/* the contract decides without reading past the payload */
+		m.fd = -1;
+		(void)ipc_allowed(&m, PROC_MONITOR, &why);
+		(void)ipc_allowed(&m, PROC_SESSION, &why);
+		(void)ipc_allowed(&m, PROC_MAILDROP, &why);
 	}
 	return 0;
 }

@@ -29,6 +29,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP_DIR = os.path.dirname(HERE)
 POP3D = os.environ.get("POP3D", os.path.join(TOP_DIR, "pop3d"))
+# The test build: the same code plus the hooks of testhooks.c and commit.c.
+CRASHTEST = os.environ.get("POP3D_CRASHTEST", os.path.join(TOP_DIR, "pop3d-crashtest"))
 
 SESSION_USER = "_pop3d"
 SESSION_HOME = "/var/empty"
@@ -40,6 +42,9 @@ GREETING = b"+OK pop3d ready"
 
 # mbox.c judges a header field name on the first MBOX_HEAD octets of its line.
 MBOX_HEAD = 32
+# Where the test directories go: a directory only root can change, on a
+# path only root can change, as a real mail spool is.
+TEST_BASE = "/var/lib/pop3d-tests"
 
 
 def source_version():
@@ -318,7 +323,12 @@ class Env:
         if os.geteuid() != 0:
             raise RuntimeError("the end-to-end tests must run as root")
         self.ensure_session_user()
-        self.root = tempfile.mkdtemp(prefix="pop3d-e2e-")
+        # not under /tmp: the monitor acts only in directories that
+        # nobody but root can change, all the way from /
+        os.makedirs(TEST_BASE, mode=0o755, exist_ok=True)
+        os.chown(TEST_BASE, 0, 0)
+        os.chmod(TEST_BASE, 0o755)
+        self.root = tempfile.mkdtemp(prefix="pop3d-e2e-", dir=TEST_BASE)
         if os.environ.get("E2E_KEEP"):
             print("e2e: keeping the test directory %s" % self.root)
         else:
@@ -456,6 +466,23 @@ def proc_status(pid):
             k, _, v = line.partition(":")
             d[k] = v.strip()
     return d
+
+
+def ipc_types():
+    """enum ipc_type of pop3d.h as {name: number}."""
+    with open(os.path.join(TOP_DIR, "pop3d.h")) as f:
+        text = f.read()
+    body = text[text.index("enum ipc_type {"):]
+    body = body[:body.index("};")]
+    names = re.findall(r"^\s*(IPC_[A-Z0-9_]+)", body, re.M)
+    return {n: i for i, n in enumerate(names)}
+
+
+def proc_cpu(pid):
+    """User plus system CPU seconds of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_comm(pid):

@@ -61,9 +61,9 @@ test_roundtrip(void)
 
 	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
 	memset(big, 'x', sizeof(big));
-	CHECK(ipc_send(sv[0], IPC_INDEX, big, sizeof(big), -1) == 0);
-	CHECK(ipc_recv(sv[1], &m) == 1);
-	CHECK_INT(m.type, ==, IPC_INDEX);
+	CHECK(ipc_send(sv[0], IPC_DELETE, big, sizeof(big), -1) == 0);
+	CHECK(ipc_recv(sv[1], PROC_SESSION, &m) == 1);
+	CHECK_INT(m.type, ==, IPC_DELETE);
 	CHECK_INT(m.len, ==, sizeof(big));
 	CHECK_INT(m.fd, ==, -1);
 	CHECK_MEM(m.data, big, sizeof(big));
@@ -73,7 +73,7 @@ test_roundtrip(void)
 	/* a descriptor arrives as the same open file */
 	fd = open("/dev/null", O_RDONLY);
 	CHECK(ipc_send(sv[0], IPC_READY, NULL, 0, fd) == 0);
-	CHECK(ipc_recv(sv[1], &m) == 1);
+	CHECK(ipc_recv(sv[1], PROC_MAILDROP, &m) == 1);
 	CHECK_INT(m.type, ==, IPC_READY);
 	REQUIRE(m.fd != -1);
 	CHECK(fstat(fd, &a) == 0 && fstat(m.fd, &b) == 0 &&
@@ -83,8 +83,88 @@ test_roundtrip(void)
 	close(fd);
 	/* end of file */
 	close(sv[0]);
-	CHECK(ipc_recv(sv[1], &m) == 0);
+	CHECK(ipc_recv(sv[1], PROC_MAILDROP, &m) == 0);
 	close(sv[1]);
+}
+
+/* Sends one message on sv[0] and returns what ipc_recv on sv[1] says. */
+static int
+contract_try(int *sv, int from, uint32_t type, const void *data, size_t len,
+    int fd)
+{
+	int	 rv;
+
+	if (ipc_send(sv[0], type, data, len, fd) == -1)
+		return -3;
+	rv = ipc_recv(sv[1], from, &m);
+	if (m.fd != -1)
+		close(m.fd);
+	return rv;
+}
+
+static void
+test_contract(void)
+{
+	unsigned char	 buf[sizeof(struct ipc_auth) + 16];
+	struct ipc_auth	 a;
+	uint32_t	 pri = 6;
+	int		 sv[2], fd, i;
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	fd = open("/dev/null", O_RDONLY);
+	/* the sender */
+	CHECK(contract_try(sv, PROC_MAILDROP, IPC_AUTH, NULL, 0, -1) == -2);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_DOTLOCK, NULL, 0, -1) == -2);
+	CHECK(contract_try(sv, PROC_MONITOR, IPC_COMMIT, NULL, 0, -1) == -2);
+	/* the length */
+	CHECK(contract_try(sv, PROC_MAILDROP, IPC_DOTLOCK, &pri, 4, -1) == -2);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_LOG, &pri, 3, -1) == -2);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_LOG, &pri, 4, -1) == 1);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_DELETE, buf, 6, -1) == -2);
+	/* the descriptor: where none may come, where one must */
+	CHECK(contract_try(sv, PROC_SESSION, IPC_LOG, &pri, 4, fd) == -2);
+	CHECK(contract_try(sv, PROC_MONITOR, IPC_AUTH_OK, NULL, 0, -1) == -2);
+	CHECK(contract_try(sv, PROC_MONITOR, IPC_AUTH_OK, NULL, 0, fd) == 1);
+	/* how often: one IPC_AUTH_OK in a process's life */
+	CHECK(contract_try(sv, PROC_MONITOR, IPC_AUTH_OK, NULL, 0, fd) == -2);
+	CHECK(contract_try(sv, PROC_MAILDROP, IPC_JOURNAL_CREATE, NULL, 0,
+	    -1) == 1);
+	CHECK(contract_try(sv, PROC_MAILDROP, IPC_JOURNAL_CREATE, NULL, 0,
+	    -1) == -2);
+	/* IPC_AUTH: the lengths inside must add up */
+	a.userlen = 5;
+	a.passlen = 3;
+	a.tlslen = 0;
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + sizeof(a), "alicepwd", 8);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_AUTH, buf, sizeof(a) + 7,
+	    -1) == -2);
+	a.passlen = 0xfffffffd;		/* wraps to the right sum */
+	memcpy(buf, &a, sizeof(a));
+	CHECK(contract_try(sv, PROC_SESSION, IPC_AUTH, buf, sizeof(a) + 2,
+	    -1) == -2);
+	a.passlen = 3;
+	memcpy(buf, &a, sizeof(a));
+	for (i = 0; i < MAX_AUTH_REQUESTS; i++)
+		CHECK(contract_try(sv, PROC_SESSION, IPC_AUTH, buf,
+		    sizeof(a) + 8, -1) == 1);
+	CHECK(contract_try(sv, PROC_SESSION, IPC_AUTH, buf, sizeof(a) + 8,
+	    -1) == -2);
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+test_string(void)
+{
+	char	 out[8];
+
+	CHECK(ipc_string(out, (const unsigned char *)"TLSv1.3", 7) == 0);
+	CHECK_STR(out, "TLSv1.3");
+	CHECK(ipc_string(out, (const unsigned char *)"a\nb", 3) == -1);
+	CHECK(ipc_string(out, (const unsigned char *)"a\177b", 3) == -1);
+	CHECK(ipc_string(out, (const unsigned char *)"a\0b", 3) == -1);
 }
 
 static void
@@ -95,7 +175,7 @@ test_malformed_datagram(void)
 
 	REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
 	CHECK(send(sv[0], junk, sizeof(junk), 0) == 3);
-	CHECK(ipc_recv(sv[1], &m) == -2);
+	CHECK(ipc_recv(sv[1], PROC_SESSION, &m) == -2);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -107,5 +187,7 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_decode);
 	UNIT_RUN(test_roundtrip);
 	UNIT_RUN(test_malformed_datagram);
+	UNIT_RUN(test_contract);
+	UNIT_RUN(test_string);
 	return unit_end();
 }
