@@ -179,7 +179,7 @@ auth_cost(const char *h)
 	}
 	if (h[0] == '$' && h[1] == '2' && h[2] != '\0' && h[3] == '$' &&
 	    isdigit((unsigned char)h[4]) && isdigit((unsigned char)h[5]))
-		return 66 * auth_pow2((h[4] - '0') * 10 + h[5] - '0') / 1024;
+		return 66 * auth_pow2((h[4] - '0') * 10 + h[5] - '0');
 	if (strncmp(h, "$1$", 3) == 0)
 		return 100;
 	return 0;

@@ -231,7 +231,7 @@ class Contract(pt.Pop3TestCase):
 
     def assertFatal(self, log, what):
         self.assertRegex(log, r"\[monitor\] (invalid message received|unexpected request"
-                         r"|dot-(un)?lock)", "monitor did not refuse " + what)
+                         r"|dot-(un)?lock|unexpected PROXY)", "monitor did not refuse " + what)
 
     def test_session_requests(self):
         cases = [
@@ -243,6 +243,7 @@ class Contract(pt.Pop3TestCase):
             ("index to the monitor", self.spec("session", "IPC_INDEX", 80)),
             ("unknown type", "session:%d:0:0:1" % (TYPES["IPC_TYPE_MAX"] + 3)),
             ("monitor's answer", self.spec("session", "IPC_AUTH_OK", 0, fd=1)),
+            ("PROXY without -x", self.spec("session", "IPC_PROXY", 4)),
         ]
         for what, spec in cases:
             with self.subTest(what):
@@ -261,6 +262,8 @@ class Contract(pt.Pop3TestCase):
             ("journal twice", self.spec("maildrop", "IPC_JOURNAL_CREATE", 0, count=2)),
             ("journal removed thrice", self.spec("maildrop", "IPC_JOURNAL_REMOVE", 0, count=3)),
             ("session's answer", self.spec("maildrop", "IPC_COMMIT_OK", 4)),
+            ("journal set aside twice", self.spec("maildrop", "IPC_JOURNAL_STALE", 0,
+                                                   count=2)),
         ]
         for what, spec in cases:
             with self.subTest(what):

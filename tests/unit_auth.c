@@ -148,6 +148,33 @@ test_long_line(void)
 	CHECK_INT(auth_check(passwd_path, "bob", "pw", &u), ==, AUTH_OK);
 }
 
+/* The dummy for unknown users is the costliest hash: the cost model
+ * must order what libxcrypt writes. */
+static void
+test_cost(void)
+{
+	char	 best[CRYPT_OUTPUT_SIZE] = "";
+
+	CHECK(auth_cost("$y$jBT$abc$def") > auth_cost("$y$j9T$abc$def"));
+	CHECK(auth_cost("$y$j9T$abc$def") > auth_cost("$6$saltsalt$hash"));
+	CHECK(auth_cost("$6$rounds=50000$s$h") > auth_cost("$6$saltsalt$hash"));
+	CHECK(auth_cost("$6$saltsalt$hash") > auth_cost("$1$salt$hash"));
+	CHECK(auth_cost("$2b$12$abcdefghijklmnopqrstuv") >
+	    auth_cost("$2b$10$abcdefghijklmnopqrstuv"));
+	CHECK(auth_cost("$2b$10$abcdefghijklmnopqrstuv") >
+	    auth_cost("$6$saltsalt$hash"));
+	CHECK(auth_cost("unknown") == 0);
+	CHECK(auth_cost("$y$") == 0);
+	CHECK(auth_cost("$2b$1") == 0);
+	auth_costlier(best, "$6$saltsalt$hash");
+	auth_costlier(best, "$y$j9T$abc$def");
+	auth_costlier(best, "$2b$05$abcdefghijklmnopqrstuv");
+	CHECK_STR(best, "$y$j9T$abc$def");
+	/* what the system default is made of, whatever login.defs says */
+	CHECK(auth_cost(auth_default_setting()) >=
+	    auth_cost("$y$j9T$abc$def"));
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -162,6 +189,7 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_parse_line);
 	UNIT_RUN(test_check_file);
 	UNIT_RUN(test_long_line);
+	UNIT_RUN(test_cost);
 	rv = unit_end();
 	unlink(passwd_path);
 	return rv;

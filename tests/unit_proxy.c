@@ -220,7 +220,7 @@ test_accept(void)
 	CHECK(ssl == 0);
 	CHECK_STR(conf.peer, "192.0.2.9");
 	CHECK_STR(conf.via, "127.0.0.1");
-	REQUIRE(ipc_recv(mon[0], &m) == 1);
+	REQUIRE(ipc_recv(mon[0], PROC_SESSION, &m) == 1);
 	CHECK_INT(m.type, ==, IPC_PROXY);
 	CHECK_INT(m.len, ==, 4 + strlen("192.0.2.9"));
 	CHECK_MEM(m.data + 4, "192.0.2.9", 9);
