@@ -166,6 +166,12 @@ static const struct ipc_contract ipc_contract[IPC_TYPE_MAX] = {
 	 * PROXY header gave it; once, before any IPC_AUTH */
 	[IPC_PROXY] = { PROC_SESSION, 4, 4 + INET6_ADDRSTRLEN, 1, FD_NONE, 1,
 	    NULL },
+	/* Maildir: the session asks for one message file at a time, and
+	 * says which were retrieved whole before the commit */
+	[IPC_OPEN_MSG] = { PROC_SESSION, 4, 4, 1, FD_NONE, 0, NULL },
+	[IPC_MSG_FD] = { PROC_MAILDROP, 0, 0, 1, FD_MUST, 0, NULL },
+	[IPC_MSG_GONE] = { PROC_MAILDROP, 0, 0, 1, FD_NONE, 0, NULL },
+	[IPC_SEEN] = { PROC_SESSION, 4, IPC_MAX_PAYLOAD, 4, FD_NONE, 0, NULL },
 };
 
 /* How many of each this process has received. */

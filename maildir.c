@@ -723,7 +723,7 @@ maildir_serve(struct maildir *md)
 	int			 rv;
 
 	for (;;) {
-		if ((rv = ipc_recv(md->session_fd, &m)) == 0 ||
+		if ((rv = ipc_recv(md->session_fd, PROC_SESSION, &m)) == 0 ||
 		    (rv == -1 && errno == ECONNRESET))
 			exit(0);	/* session gone: change nothing */
 		if (rv != 1 || m.fd != -1)

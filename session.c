@@ -732,7 +732,7 @@ session_open_msg(struct session *s, uint32_t n)
 		return s->mailbox_fd;
 	if (ipc_send(s->maildrop_fd, IPC_OPEN_MSG, &i, sizeof(i), -1) == -1)
 		fatal("send to maildrop");
-	if (ipc_recv(s->maildrop_fd, &m) != 1) {
+	if (ipc_recv(s->maildrop_fd, PROC_MAILDROP, &m) != 1) {
 		reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try again "
 		    "later");
 		session_end(s, "maildrop-failed");

@@ -17,13 +17,6 @@ priv_drop(const char *dir, uid_t uid, gid_t gid, int nogroups)
 }
 
 void
-priv_check_fds(const int *keep, size_t n)
-{
-	(void)keep;
-	(void)n;
-}
-
-void
 sandbox_session(void)
 {
 }
