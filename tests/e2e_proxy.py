@@ -177,6 +177,15 @@ class Header(ProxyCase):
                          4, log)
         self.assertNotIn("via=", log)
 
+    def test_proxy_over_ipv6(self):
+        self.server(self.default_args() + ["-x", "::1/128"], host="::1")
+        c = self.peer(src="::1")
+        c.send(v1(src="192.0.2.8", dst="127.0.0.1"))
+        self.greeted(c)
+        self.login_quit(c)
+        self.assertRegex(self.srv.log(), r"(?m)login user=alice tls=no from=192\.0\.2\.8 "
+                         r"via=::1$")
+
     def test_header_and_commands_in_one_packet(self):
         self.backend()
         c = self.peer()
