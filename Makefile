@@ -13,6 +13,7 @@ SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	sandbox.c
 SRCS+=	mbox.c
+SRCS+=	index.c
 SRCS+=	ipc.c
 SRCS+=	log.c
 SRCS+=	tls.c
@@ -71,7 +72,7 @@ EXAMPLES+=	haproxy/pop3d.cfg
 EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban nginx haproxy
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
-	tests/unit_proxy tests/unit_maildir
+	tests/unit_proxy tests/unit_maildir tests/unit_index
 
 all: ${PROG}
 
@@ -119,6 +120,10 @@ tests/unit_proxy: tests/unit_proxy.c tests/unit.h proxy.o ipc.o log.o \
 
 tests/unit_maildir: tests/unit_maildir.c tests/unit.h maildir.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_maildir.c \
+	    ${TESTLIBS} ${LDLIBS}
+
+tests/unit_index: tests/unit_index.c tests/unit.h index.c ${TESTLIBS}
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_index.c \
 	    ${TESTLIBS} ${LDLIBS}
 
 test: ${PROG} pop3d-crashtest ${UNIT}

@@ -36,6 +36,9 @@ struct maildrop {
 #define DOTLOCK_SELF	1
 #define DOTLOCK_MONITOR	2
 	struct mbox_index	 idx;
+	int			 ixfd;		/* the index file, -1: none */
+	int			 ixwrite;	/* ixmeta and idx go into it */
+	struct index_meta	 ixmeta;
 	unsigned char		*deleted;	/* one byte a message */
 	size_t			 ndeleted;
 };
@@ -439,6 +442,50 @@ maildrop_recover(struct maildrop *md)
 	return rv;
 }
 
+/*
+ * Under the lock: the index where it vouches for the file (scanning only
+ * what was appended since), else a scan; either way what an index file
+ * would need is noted for maildrop_index_write.
+ */
+static int
+maildrop_index_scan(struct maildrop *md)
+{
+	static const char	*how[] = { "rescan", "grown", "unchanged" };
+	int			 used = -1, rv;
+
+	if (md->ixfd != -1)
+		used = index_mbox_load(md->ixfd, md->fd, getuid(), &md->idx);
+	if (md->ixfd != -1)
+		log_debug("%s: index: %s", md->path, how[used + 1]);
+	if (used == 1)
+		return MBOX_OK;
+	if (used == -1 && (rv = mbox_scan_fd(md->fd, -1, &md->idx)) != MBOX_OK)
+		return rv;
+	if (md->ixfd != -1 &&
+	    index_mbox_note(md->fd, &md->idx, &md->ixmeta) == 0)
+		md->ixwrite = 1;
+	return MBOX_OK;
+}
+
+/* After the session has the index: the index file, for the next login. */
+static void
+maildrop_index_write(struct maildrop *md)
+{
+	if (!md->ixwrite)
+		return;
+	md->ixwrite = 0;
+	if (index_write(md->ixfd, getuid(), &md->ixmeta, &md->idx) == -1)
+		log_warn("%s: cannot write the index; no index", md->path);
+}
+
+/* Before the commit changes the file: the index no longer describes it. */
+static void
+maildrop_index_drop(struct maildrop *md)
+{
+	if (md->ixfd != -1 && ftruncate(md->ixfd, 0) == -1)
+		log_warn("%s: cannot empty the index", md->path);
+}
+
 static void
 maildrop_scan(struct maildrop *md)
 {
@@ -466,7 +513,7 @@ maildrop_scan(struct maildrop *md)
 		maildrop_refuse(md, MAILDROP_TEMP, "an interrupted update of "
 		    "the maildrop cannot be finished, see the log");
 	}
-	rv = mbox_scan_fd(md->fd, -1, &md->idx);
+	rv = maildrop_index_scan(md);
 	maildrop_unlock(md);
 	if (rv != MBOX_OK)
 		maildrop_refuse(md, rv == MBOX_NOMEM || rv == MBOX_IO ?
@@ -568,6 +615,7 @@ maildrop_commit_locked(struct maildrop *md)
 		    "nothing deleted");
 		return;
 	}
+	maildrop_index_drop(md);
 	rv = commit_run(md->fd, jfd, &md->idx, md->deleted);
 	saved = errno;
 	close(jfd);
@@ -706,16 +754,17 @@ maildrop_sandbox(struct maildrop *md)
 }
 
 void
-maildrop_main(const char *path, int session_fd, int monitor_fd)
+maildrop_main(const char *path, int session_fd, int monitor_fd, int ixfd)
 {
 	static struct maildrop	 md;
-	int			 keep[2] = { session_fd, monitor_fd };
+	int			 keep[3] = { session_fd, monitor_fd, ixfd };
 
-	priv_check_fds(keep, 2);
+	priv_check_fds(keep, ixfd != -1 ? 3 : 2);
 	md.path = path;
 	md.session_fd = session_fd;
 	md.monitor_fd = monitor_fd;
 	md.fd = md.dirfd = -1;
+	md.ixfd = ixfd;
 	maildrop_prepare();
 	if (mbox_prepare() == -1)
 		fatalx("no SHA-256 in libcrypto");
@@ -730,6 +779,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd)
 	maildrop_open(&md);
 	maildrop_scan(&md);
 	maildrop_send_index(&md);
+	maildrop_index_write(&md);
 	maildrop_serve(&md);
 	/* NOTREACHED */
 }

@@ -718,11 +718,17 @@ content_sum_end(struct mbox_scan *s)
 int
 mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
 {
+	off_t	 at;
 	size_t	 k;
 
 	if (s->err != MBOX_OK)
 		return scan_release(s);
-	content_sum(s, p, n);
+	/* a resumed scan sums only from where the sum was left */
+	at = s->pos + (off_t)s->headlen;
+	if (at >= s->sum_from)
+		content_sum(s, p, n);
+	else if ((uintmax_t)(s->sum_from - at) < (uintmax_t)n)
+		content_sum(s, p + (s->sum_from - at), n - (s->sum_from - at));
 	if ((uintmax_t)n > (uintmax_t)(MAX_MAILDROP_SIZE - s->pos -
 	    (off_t)s->headlen)) {
 		s->err = MBOX_TOOBIG;
@@ -824,6 +830,7 @@ mbox_scan_finish(struct mbox_scan *s)
 	if (s->err != MBOX_OK)
 		return s->err;
 	s->idx->end = s->pos;
+	memcpy(s->idx->sum_part, s->sum, sizeof(s->idx->sum_part));
 	s->idx->sum = content_sum_end(s);
 	return s->err = uidl_suffixes(s->idx);
 }
@@ -832,21 +839,18 @@ mbox_scan_finish(struct mbox_scan *s)
  * Read, not mapped: on virtual machines whose page tables cost a trap to
  * change, mmap(2) was slower than copying the pages out.
  */
-int
-mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
+static int
+scan_fd(struct mbox_scan *s, int fd, off_t off, off_t limit)
 {
-	struct mbox_scan	 s;
 	char			*buf;
-	off_t			 off = 0;
 	size_t			 want;
 	ssize_t			 r;
 	int			 err = MBOX_OK, saved;
 
-	mbox_scan_init(&s, idx);
 	if ((buf = malloc(SCAN_CHUNK)) == NULL)
 		return MBOX_NOMEM;
 	/* Only a hint for read-ahead; a failure changes nothing. */
-	(void)posix_fadvise(fd, 0, limit < 0 ? 0 : limit,
+	(void)posix_fadvise(fd, off, limit < 0 ? 0 : limit - off,
 	    POSIX_FADV_SEQUENTIAL);
 	for (;;) {
 		want = SCAN_CHUNK;
@@ -870,17 +874,45 @@ mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
 			break;
 		}
 		off += r;
-		if ((err = mbox_scan_feed(&s, buf, r)) != MBOX_OK)
+		if ((err = mbox_scan_feed(s, buf, r)) != MBOX_OK)
 			break;
 	}
 	saved = errno;
 	free(buf);
 	errno = saved;
 	if (err != MBOX_OK) {
-		s.err = err;
-		return scan_release(&s);
+		s->err = err;
+		return scan_release(s);
 	}
-	return mbox_scan_finish(&s);
+	return mbox_scan_finish(s);
+}
+
+int
+mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
+{
+	struct mbox_scan	 s;
+
+	mbox_scan_init(&s, idx);
+	return scan_fd(&s, fd, 0, limit);
+}
+
+int
+mbox_scan_resume(int fd, off_t start, off_t sum_from,
+    const uint64_t *sum_part, struct mbox_index *idx)
+{
+	struct mbox_scan	 s;
+
+	if (sum_from < start || sum_from % SUM_STRIPE != 0 ||
+	    (idx->count > 0 && idx->msgs[idx->count - 1].off +
+	    idx->msgs[idx->count - 1].len > start))
+		return MBOX_IO;
+	memset(&s, 0, sizeof(s));
+	s.idx = idx;
+	s.pos = s.line_start = start;
+	s.sum_from = sum_from;
+	s.stripes = sum_from / SUM_STRIPE;
+	memcpy(s.sum, sum_part, sizeof(s.sum));
+	return scan_fd(&s, fd, start, -1);
 }
 
 const char *

@@ -120,8 +120,12 @@ session_fork(struct monitor *mon)
 static void
 maildrop_fork(struct monitor *mon, int *session_end)
 {
-	int	 sm[2], mm[2];
+	int	 sm[2], mm[2], ixfd;
 
+	/* the user's index file, kept open across the fork */
+	ixfd = mon->conf->index_dir == NULL ? -1 : index_open(
+	    mon->conf->index_dir, mon->user.name, mon->user.uid,
+	    mon->user.gid);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sm) == -1 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, mm) == -1)
 		fatal("socketpair");
@@ -138,9 +142,11 @@ maildrop_fork(struct monitor *mon, int *session_end)
 		proc_setname("maildrop");
 		log_to_monitor(mm[1]);
 		priv_drop(NULL, mon->user.uid, mon->user.gid, 1);
-		maildrop_main(mon->maildrop, sm[1], mm[1]);
+		maildrop_main(mon->maildrop, sm[1], mm[1], ixfd);
 		/* NOTREACHED */
 	}
+	if (ixfd != -1)
+		close(ixfd);
 	close(sm[1]);
 	close(mm[1]);
 	mon->maildrop_fd = mm[0];

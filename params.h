@@ -174,6 +174,29 @@
 #define PROXY_NET_MAX_TEXT	(INET6_ADDRSTRLEN + 4)
 
 /*
+ * The index cache (index.c): where it is kept unless -i says otherwise,
+ * a root-owned directory holding one file per user.
+ */
+#define DEFAULT_INDEX_DIR	"/var/cache/pop3d"
+
+/*
+ * A mailbox that grew is checked, besides the separator at the old end,
+ * at this many From_ lines of the index (the last one always), each on
+ * its first INDEX_FROM_CHECK bytes: a few small reads from a file of any
+ * size, yet a rewrite that moved messages around must dodge them all.
+ */
+#define INDEX_SAMPLES		32
+#define INDEX_FROM_CHECK	256
+
+/*
+ * A change in the same clock tick as the scan would leave the mailbox's
+ * times as the index recorded them.  Under the lock the scan waits until
+ * the clock has moved past the mailbox's ctime, at most this long (ms; a
+ * tick is 1 to 10 ms); a file system with coarser times gets no index.
+ */
+#define INDEX_RACY_WAIT		50
+
+/*
  * UIDL: 32 hex digits of the hash, then ".N" for exact duplicates (mbox),
  * or a Maildir name's unique part: at most 70 octets (RFC 1939 section
  * 7), and the NUL.

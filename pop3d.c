@@ -57,8 +57,8 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: pop3d [-dnPSVv] [-a passwd-file] [-c cert-file] "
-	    "[-k key-file]\n"
-	    "             [-m maildrop] [-t seconds] [-u user] "
+	    "[-i index-dir]\n"
+	    "             [-k key-file] [-m maildrop] [-t seconds] [-u user] "
 	    "[-x networks]\n");
 	startup_error("invalid command line");
 }
@@ -171,6 +171,23 @@ proxy_nets(struct pop3d_conf *conf)
 }
 
 
+/* -n: a missing index directory only costs speed (each login logs it);
+ * an unsafe one is an error. */
+static int
+configtest_index(struct pop3d_conf *conf)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if (conf->index_dir == NULL ||
+	    (stat(conf->index_dir, &st) == -1 && errno == ENOENT))
+		return 0;
+	if ((fd = index_dir_open(conf->index_dir)) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 /*
  * -n: each problem goes to stderr as one line, the verdict to stdout.
  */
@@ -202,6 +219,8 @@ configtest(struct pop3d_conf *conf)
 	} else if (path[strlen(path) - 1] == '/')
 		log_info("-m %s: a Maildir (new/ and cur/ are served)",
 		    conf->maildrop);
+	if (configtest_index(conf) == -1)
+		bad = 1;
 	if (conf->passwd_file != NULL) {
 		if ((n = auth_check_file(conf->passwd_file)) != 0)
 			bad = 1;
@@ -245,8 +264,9 @@ main(int argc, char *argv[])
 	log_peer(conf.peer, conf.via);
 	conf.maildrop = DEFAULT_MAILDROP;
 	conf.session_user = DEFAULT_SESSION_USER;
+	conf.index_dir = DEFAULT_INDEX_DIR;
 	conf.timeout = DEFAULT_TIMEOUT;
-	while ((ch = getopt(argc, argv, "a:c:dk:m:nPSt:u:Vvx:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:di:k:m:nPSt:u:Vvx:")) != -1) {
 		switch (ch) {
 		case 'a':
 			conf.passwd_file = optarg;
@@ -256,6 +276,10 @@ main(int argc, char *argv[])
 			break;
 		case 'd':
 			conf.debug = 1;
+			break;
+		case 'i':
+			conf.index_dir = strcmp(optarg, "none") == 0 ? NULL :
+			    optarg;
 			break;
 		case 'k':
 			conf.key_file = optarg;

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "params.h"
 
@@ -43,12 +44,16 @@ struct mbox_msg {
  * offset 0 through a descriptor the session asks for (IPC_OPEN_MSG). */
 #define MSG_OWN_FILE	((off_t)-1)
 
+#define SUM_LANES	4	/* of the content sum */
+
 struct mbox_index {
 	struct mbox_msg	*msgs;
 	size_t		 count;
 	size_t		 cap;
 	off_t		 end;	/* bytes scanned: the index covers [0, end) */
 	uint64_t	 sum;	/* of every byte scanned: any change shows */
+	uint64_t	 sum_part[SUM_LANES]; /* the sum at end less end %
+				 * SUM_LANES * 8, to resume the scan */
 };
 
 enum mbox_error {
@@ -60,7 +65,6 @@ enum mbox_error {
 };
 
 #define MBOX_HEAD	32	/* line-start bytes kept to classify a line */
-#define SUM_LANES	4	/* of the content sum */
 
 /*
  * A scan in progress.  Bytes come in chunks of any size; only a line
@@ -96,6 +100,7 @@ struct mbox_scan {
 	uint64_t	 stripes;	/* of SUM_LANES * 8 bytes summed */
 	unsigned char	 carry[SUM_LANES * 8]; /* short of a stripe */
 	size_t		 ncarry;
+	off_t		 sum_from;	/* bytes before it are not summed */
 };
 
 /* mbox_index_free: frees the messages of idx and zeroes it. */
@@ -124,8 +129,65 @@ int	 mbox_scan_finish(struct mbox_scan *);
  * than limit is MBOX_IO with errno ESTALE (it shrank under us). */
 int	 mbox_scan_fd(int, off_t, struct mbox_index *);
 
+/* mbox_scan_resume: scans fd from the From_ line at start to EOF,
+ * adding to idx, which holds the messages before start; the content sum
+ * goes on from sum_part, its state at sum_from (a multiple of
+ * SUM_LANES * 8, at or after start).  Returns MBOX_OK or the error
+ * (MBOX_IO for arguments that do not fit); after an error idx is
+ * partial: mbox_index_free it. */
+int	 mbox_scan_resume(int, off_t, off_t, const uint64_t *,
+	    struct mbox_index *);
+
 /* mbox_strerror: a short text for an enum mbox_error. */
 const char *mbox_strerror(int);
+
+/*
+ * index.c: the per-user index cache of the mailbox in -i dir, read as
+ * untrusted input: anything wrong with it is "no index", never an error.
+ */
+struct index_sample {
+	size_t		 msg;		/* a message of the index */
+	uint64_t	 hash;		/* of its From_ line's first bytes */
+};
+
+/* What the index records of the mailbox besides its messages. */
+struct index_meta {
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;		/* the index's end: all was scanned */
+	struct timespec	 mtime;
+	struct timespec	 ctime;
+	unsigned char	 tail[8];	/* the bytes before the end */
+	size_t		 nsamples;
+	struct index_sample samples[INDEX_SAMPLES];
+};
+
+/* index_dir_open: opens the -i directory, checking that it and every
+ * directory above it are root's (sticky ones above it allowed) and none
+ * a symbolic link; returns the descriptor, or -1 after one log line. */
+int	 index_dir_open(const char *);
+/* index_file_open: opens or creates the index file of user in dirfd,
+ * a regular file with one link, owned by uid/gid, mode 0600; returns the
+ * descriptor, or -1 after one log line. */
+int	 index_file_open(int, const char *, uid_t, gid_t);
+/* index_open: both of the above for the monitor: the index file of
+ * user in directory dir, or -1 after one log line. */
+int	 index_open(const char *, const char *, uid_t, gid_t);
+/* index_read: reads the index in fd into meta and idx if it is intact
+ * and was written for uid; returns 0, or -1 (idx left empty). */
+int	 index_read(int, uid_t, struct index_meta *, struct mbox_index *);
+/* index_write: writes meta and idx as uid's index into fd; returns 0, or
+ * -1 with errno set (the file is then left empty). */
+int	 index_write(int, uid_t, const struct index_meta *,
+	    const struct mbox_index *);
+/* index_mbox_note: under the lock, after a scan of mailbox fd into idx,
+ * fills meta for index_write; returns 0, or -1 when the file cannot be
+ * vouched for later (it is not all scanned, or its times are too new). */
+int	 index_mbox_note(int, const struct mbox_index *, struct index_meta *);
+/* index_mbox_load: under the lock, fills idx from index ixfd of uid for
+ * mailbox fd if the mailbox is unchanged (returns 1) or only grew (its
+ * new part is scanned, returns 0); else returns -1 with idx empty. */
+int	 index_mbox_load(int, int, uid_t, struct mbox_index *);
 
 /*
  * The RETR/TOP transform: LF becomes CRLF (a CRLF stays one), a final
@@ -301,6 +363,7 @@ struct pop3d_conf {
 	const char	*key_file;	/* -k */
 	const char	*maildrop;	/* -m template */
 	const char	*session_user;	/* -u */
+	const char	*index_dir;	/* -i, NULL for none */
 	int		 cleartext;	/* -P */
 	int		 implicit_tls;	/* -S */
 	int		 timeout;	/* -t */
@@ -411,8 +474,10 @@ void	 session_main(struct pop3d_conf *, int) __attribute__((noreturn));
 /* maildrop.c */
 /* maildrop_main: runs the maildrop process for path as the current user,
  * talking to the session over the first fd and the monitor over the
- * second; never returns. */
-void	 maildrop_main(const char *, int, int) __attribute__((noreturn));
+ * second, with the user's index file on the third (-1: none); never
+ * returns. */
+void	 maildrop_main(const char *, int, int, int)
+	    __attribute__((noreturn));
 
 /* maildir.c */
 /* maildir_main: maildrop_main for a Maildir (path ends in "/"): scans

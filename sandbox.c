@@ -172,7 +172,7 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW_ARG(__NR_fcntl, 1, F_SETLKW),	/* waited for, to a deadline */
 	ALLOW_ARG(__NR_fcntl, 1, F_SETFL),
 	ALLOW(__NR_pread64),		/* scan and commit */
-	ALLOW(__NR_pwrite64),		/* commit */
+	ALLOW(__NR_pwrite64),		/* commit, the index file */
 	ALLOW(__NR_copy_file_range),	/* commit, in the kernel */
 	ALLOW(__NR_fsync),
 	ALLOW(__NR_fdatasync),

@@ -23,7 +23,8 @@ sys.path.insert(0, HERE)
 MODULES = ["e2e_transcript", "e2e_proto", "e2e_auth", "e2e_mbox", "e2e_procs",
            "e2e_clients", "e2e_hardening", "e2e_valgrind", "e2e_commit",
            "e2e_tls", "e2e_isolation", "e2e_crash", "e2e_proxy",
-           "e2e_maildir", "e2e_logs", "e2e_install", "e2e_monitor"]
+           "e2e_maildir", "e2e_logs", "e2e_install", "e2e_monitor",
+           "e2e_index"]
 
 
 class Result(unittest.TextTestResult):
