@@ -724,7 +724,13 @@ class Nginx(NginxFront):
         self.assertReply(c.readline().decode(), "+OK")
         self.assertReply(c.cmd("USER " + user_name(victim)), "+OK")
         r = c.cmd("PASS " + user_pw(victim))
-        self.assertTrue(r.startswith("-ERR"), r)
+        # nginx's own words for a backend it cannot reach; its error log
+        # names the backend for the admin
+        self.assertEqual(r, "-ERR internal server error")
+        self.assertTrue(c.expect_closed())
+        err = read_text(os.path.join(self.work, "error.log"))
+        self.assertRegex(err, r"Connection refused.*upstream: %s:%d"
+                         % (re.escape(SHARDS[2]), down.port))
         c.close()
         # the others are unaffected
         errors = parallel(lambda i: self.fetch_all(self.pop3s, i),
