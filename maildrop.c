@@ -203,13 +203,47 @@ maildrop_dotlock_wait(struct maildrop *md, long long deadline)
 	    maildrop_now() < until);
 }
 
+static void
+maildrop_dotunlock(struct maildrop *md)
+{
+	if (md->dotlock == DOTLOCK_SELF &&
+	    dotlock_remove(md->dirfd, md->name) == -1)
+		log_warn("dot-lock not removed mailbox=%s", md->path);
+	else if (md->dotlock == DOTLOCK_MONITOR)
+		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK, NULL);
+	md->dotlock = 0;
+}
+
+/*
+ * The dot-lock has just gone: take it at once, before a delivery agent
+ * retrying in a loop does, then the fcntl lock.  Its last holder let
+ * that go before it removed its dot-lock, so only an agent of Debian's
+ * order (fcntl first) can hold it now, and that one waits for our
+ * dot-lock: it is given up after LOCK_GRAB ms.  Returns 0 with both
+ * locks, -1 on error, or 1 to go on waiting.
+ */
+static int
+maildrop_lock_grab(struct maildrop *md, long long deadline)
+{
+	long long	 until = maildrop_now() + LOCK_GRAB;
+	int		 rv;
+
+	if (maildrop_dotlock_once(md) == -1)
+		return 1;	/* busy again, or an error the loop meets */
+	if ((rv = maildrop_fcntl_wait(md, until < deadline ? until :
+	    deadline)) == 0)
+		return 0;
+	maildrop_dotunlock(md);
+	return rv == -1 ? -1 : 1;
+}
+
 /*
  * fcntl first, then the dot-lock: Debian policy's order.  Some delivery
  * agents (procmail) take them the other way round, so while the dot-lock
  * is busy the fcntl lock is let go at once, and the dot-lock is watched
- * at short intervals, to be taken the moment it is free.  All within
- * LOCK_WAIT ms.  Returns 0, -1 on error (errno set), -2 when they stayed
- * busy.
+ * at short intervals, to be taken the moment it is free (then fcntl).
+ * All within LOCK_WAIT ms.  Returns 0, -1 on error (errno set), -2 when
+ * they stayed busy.
  */
 static int
 maildrop_lock(struct maildrop *md)
@@ -234,18 +268,15 @@ maildrop_lock(struct maildrop *md)
 		if (maildrop_now() >= deadline)
 			return -2;
 		maildrop_dotlock_wait(md, deadline);
+		if ((rv = maildrop_lock_grab(md, deadline)) != 1)
+			return rv;
 	}
 }
 
 static void
 maildrop_unlock(struct maildrop *md)
 {
-	if (md->dotlock == DOTLOCK_SELF &&
-	    dotlock_remove(md->dirfd, md->name) == -1)
-		log_warn("dot-lock not removed mailbox=%s", md->path);
-	else if (md->dotlock == DOTLOCK_MONITOR)
-		(void)maildrop_ask_monitor(md, IPC_DOTUNLOCK, NULL);
-	md->dotlock = 0;
+	maildrop_dotunlock(md);
 	maildrop_fcntl_unlock(md);
 }
 

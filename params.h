@@ -112,12 +112,15 @@
  * in the kernel, woken by a timer at the deadline and then every
  * LOCK_TICK ms; a busy dot-lock is looked at every DOTLOCK_POLL ms (a
  * delivery is ~10 ms, a look is one fstatat) and tried again at least
- * every LOCK_RETRY ms, in case its holder died.
+ * every LOCK_RETRY ms, in case its holder died.  A dot-lock taken the
+ * moment it went waits LOCK_GRAB ms at most for the fcntl lock, which
+ * only an agent that waits for that dot-lock can then hold.
  */
 #define LOCK_WAIT		10000
 #define LOCK_TICK		50
 #define DOTLOCK_POLL		20
 #define LOCK_RETRY		1000
+#define LOCK_GRAB		200
 
 /*
  * Dot-lock requests the monitor answers for one maildrop process: two
