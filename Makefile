@@ -72,7 +72,8 @@ EXAMPLES+=	haproxy/pop3d.cfg
 EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban nginx haproxy
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
-	tests/unit_proxy tests/unit_maildir tests/unit_index
+	tests/unit_proxy tests/unit_maildir tests/unit_index \
+	tests/unit_dotlock
 
 all: ${PROG}
 
@@ -125,6 +126,11 @@ tests/unit_maildir: tests/unit_maildir.c tests/unit.h maildir.c ${TESTLIBS}
 tests/unit_index: tests/unit_index.c tests/unit.h index.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_index.c \
 	    ${TESTLIBS} ${LDLIBS}
+
+tests/unit_dotlock: tests/unit_dotlock.c tests/unit.h dotlock.c log.o ipc.o \
+    compat/strlcpy.o
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_dotlock.c log.o \
+	    ipc.o compat/strlcpy.o
 
 test: ${PROG} pop3d-crashtest ${UNIT}
 	sh tests/run

@@ -67,10 +67,9 @@ def procmail_msg(tag, size=500):
 
 def procmail(uid, rcfile, msg, timeout=60):
     """procmail as Debian runs it for a local user: her uid, group mail."""
-    return subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % mail_gid(),
-                           "--clear-groups", "procmail", "-m", rcfile],
-                          input=msg, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout)
+    return subprocess.run(["procmail", "-m", rcfile], user=uid, group=mail_gid(),
+                          extra_groups=[], input=msg, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout)
 
 
 def write_rc(path, body):
@@ -266,7 +265,7 @@ class DotLocks(CrashCase):
                                 "%s: %r after %.1f s, log:\n%s" % (kind, lines[2:3], took, log))
                 self.assertLess(took, 5, "waited for a stale lock")
                 self.assertEqual(lines[-1], "+OK pop3d signing off (2 messages left)", log)
-                self.assertRegex(log, r"removed stale dot-lock %s\.lock holding \"[^\"]*\": %s"
+                self.assertRegex(log, r"stale dot-lock removed lock=%s\.lock holder=\"[^\"]*\" reason=\"%s\""
                                  % (os.path.basename(path), why))
                 self.assertFalse(os.path.exists(lock))
                 self.assertEqual(read(path), kept_bytes(data, pt.parse_mbox(data), {1}))
@@ -314,7 +313,7 @@ class DotLocks(CrashCase):
                 self.assertEqual(lines[2], IN_USE_LOGIN, log)
                 self.assertGreaterEqual(r["took"], LOCK_WAIT - 0.5)
                 self.assertLess(r["took"], LOCK_WAIT + 10)
-                self.assertNotIn("removed stale dot-lock", log)
+                self.assertNotIn("stale dot-lock removed", log)
                 self.assertEqual(pt.file_state(r["lock"]), r["state"], "the lock was touched")
                 self.assertEqual(read(r["path"]), r["data"])
 
@@ -354,7 +353,7 @@ class DotLocks(CrashCase):
                     if pm.poll() is None:
                         pm.wait(30)
                 self.assertEqual(pm.returncode, 0, pm.stderr.read())
-                self.assertNotIn("removed stale dot-lock", log)
+                self.assertNotIn("stale dot-lock removed", log)
                 want = data + msg + b"\n"     # procmail ends it with an empty line
                 self.assertEqual(read(path), want, "procmail's delivery was disturbed")
                 self.assertLoginMatches(lines[2], want)
@@ -373,7 +372,8 @@ class Fairness(CrashCase):
     USER = "crash70"
     LOGINS = 20
     RATE = 10           # deliveries a second, at least
-    DELIVERY_AGENTS = 6
+    DELIVERY_AGENTS = 12
+    MAX_TIME = 120      # seconds of logins at most
 
     def deliver_loop(self, uid, rc, stop, delivered, failures, lock, n0):
         i = n0
@@ -421,10 +421,17 @@ class Fairness(CrashCase):
             while len(delivered) < 5:
                 self.assertLess(time.monotonic(), deadline, "procmail does not deliver")
                 time.sleep(0.05)
-            t_start = time.monotonic()
-            n_start = len(delivered)
-            for i in range(self.LOGINS):
+            # every login must get its maildrop; the test is met once 20 in
+            # a row did while the stream ran at RATE or more (a machine
+            # busy with other work may slow procmail for a while)
+            spans = []
+            best = 0.0
+            t_give_up = time.monotonic() + self.MAX_TIME
+            i = 0
+            while best < self.RATE and time.monotonic() < t_give_up:
+                i += 1
                 p = self.pipe(template)
+                t_login = time.monotonic()
                 p.send("USER %s\r\n" % user)
                 self.assertEqual(p.readline(), "+OK pop3d ready")
                 self.assertEqual(p.readline(), "+OK send PASS")
@@ -433,30 +440,36 @@ class Fairness(CrashCase):
                 r = p.readline(timeout=LOCK_WAIT + 20)
                 waits.append(time.monotonic() - t0)
                 self.assertTrue(r is not None and r.startswith("+OK maildrop has "),
-                                "login %d of %d: %r after %.1f s (waits so far %s); log:\n%s"
-                                % (i + 1, self.LOGINS, r, waits[-1],
-                                   ["%.2f" % w for w in waits], p.log()))
+                                "login %d: %r after %.1f s (waits so far %s); log:\n%s"
+                                % (i, r, waits[-1], ["%.2f" % w for w in waits], p.log()))
                 p.send("QUIT\r\n")
                 out, code, log = p.finish()
                 self.assertIn("+OK pop3d signing off", out, log)
-            t_end = time.monotonic()
+                spans.append((t_login, time.monotonic()))
+                if len(spans) >= self.LOGINS:
+                    t_start, t_end = spans[-self.LOGINS][0], spans[-1][1]
+                    with lock:
+                        n = sum(1 for t, _, _ in delivered if t_start <= t <= t_end)
+                    if n / (t_end - t_start) > best:
+                        best = n / (t_end - t_start)
+                        window = (t_start, t_end, n)
         finally:
             stop.set()
             for t in threads:
                 t.join(120)
             hog.kill()
             hog.wait()
-        during = [m for t, m, _ in delivered if t_start <= t <= t_end]
+        t_start, t_end, n = window
         took = sorted(x for t, _, x in delivered if t_start <= t <= t_end)
-        rate = len(during) / (t_end - t_start)
-        sys.stderr.write("\nFairness: %d logins in %.1f s, waits for the maildrop: max %.2f s, "
-                         "mean %.2f s; %d deliveries meanwhile, %.1f a second, each %.2f s (median), "
-                         "%.2f s (max)\n"
-                         % (self.LOGINS, t_end - t_start, max(waits), sum(waits) / len(waits),
-                            len(during), rate, took[len(took) // 2] if took else 0,
+        sys.stderr.write("\nFairness: %d logins, waits for the maildrop: max %.2f s, mean %.2f s; "
+                         "best %d in a row: %.1f s, %d deliveries meanwhile, %.1f a second, "
+                         "each %.2f s (median), %.2f s (max)\n"
+                         % (len(waits), max(waits), sum(waits) / len(waits), self.LOGINS,
+                            t_end - t_start, n, best, took[len(took) // 2] if took else 0,
                             took[-1] if took else 0))
         self.assertEqual(failures[:5], [])
-        self.assertGreaterEqual(rate, self.RATE, "procmail delivered too slowly to test anything")
+        self.assertGreaterEqual(best, self.RATE, "procmail never delivered %d a second during "
+                                "%d logins in a row" % (self.RATE, self.LOGINS))
         final = [message_id(m.raw) for m in pt.parse_mbox(read(path))]
         self.assertEqual(len(final), len(set(final)), "a message twice")
         self.assertEqual(set(final), set(originals) | {m for _, m, _ in delivered})
