@@ -174,7 +174,8 @@ auth_cost(const char *h)
 		return 0.46 * (m + 1) * auth_pow2(n + 1);
 	}
 	if (strncmp(h, "$6$", 3) == 0 || strncmp(h, "$5$", 3) == 0) {
-		n = (r = strstr(h, "$rounds=")) == h + 2 ? atoi(r + 8) : 5000;
+		n = (r = strstr(h, "$rounds=")) == h + 2 ?
+		    (int)strtol(r + 8, NULL, 10) : 5000;
 		return (h[1] == '6' ? 0.32 : 0.26) * (n < 1000 ? 1000 : n);
 	}
 	if (h[0] == '$' && h[1] == '2' && h[2] != '\0' && h[3] == '$' &&

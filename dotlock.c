@@ -68,7 +68,8 @@ dotlock_init(void)
 	if ((f = fopen("/proc/stat", "re")) == NULL)
 		return;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "btime %lld", &t) == 1 && t > 0) {
+		if (strncmp(line, "btime ", 6) == 0 &&
+		    (t = strtoll(line + 6, NULL, 10)) > 0) {
 			dotlock_boot = (time_t)t;
 			break;
 		}

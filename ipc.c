@@ -285,7 +285,7 @@ ipc_recv(int sock, int from, struct ipc_msg *m)
 	} cmsgbuf;
 	const char		*why;
 	ssize_t			 n;
-	int			 fd, rv;
+	int			 fd, rv, bad;
 
 	m->fd = -1;
 	iov.iov_base = buf;
@@ -300,11 +300,10 @@ ipc_recv(int sock, int from, struct ipc_msg *m)
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if (ipc_take_fd(&mh, &fd) == -1)
-		rv = -2;
-	else if (n == 0 && fd == -1)
+	bad = ipc_take_fd(&mh, &fd) == -1;
+	if (!bad && n == 0 && fd == -1)
 		rv = 0;
-	else if (ipc_decode(buf, n, m) == -1)
+	else if (bad || ipc_decode(buf, n, m) == -1)
 		rv = -2;
 	else {
 		m->fd = fd;

@@ -514,8 +514,7 @@ maildir_mark_seen(struct maildir *md, size_t i)
 	char			 to[NAME_MAX + 1];
 	int			 rv;
 
-	if ((rv = maildir_seen_name(m->name, m->dir == DIR_CUR, to,
-	    sizeof(to))) <= 0)
+	if (maildir_seen_name(m->name, m->dir == DIR_CUR, to, sizeof(to)) <= 0)
 		return 0;
 	if (md->dirfd[DIR_CUR] == -1) {
 		errno = ENOENT;

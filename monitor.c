@@ -497,21 +497,19 @@ static void
 monitor_journal_remove(struct monitor *mon, struct ipc_msg *m, int from)
 {
 	struct stat	 st;
+	uint32_t	 err = 0;
 	int		 dirfd = mon->spool_dirfd;
 
 	(void)m;
 	(void)from;
 	if (!monitor_may_act(mon, "journal-remove"))
 		return;
-	if (fstatat(dirfd, mon->journal_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		monitor_answer(mon, errno, -1);
-	else if (!S_ISREG(st.st_mode) || st.st_uid != mon->user.uid)
-		monitor_answer(mon, EPERM, -1);
-	else if (unlinkat(dirfd, mon->journal_name, 0) == -1 ||
-	    fsync(dirfd) == -1)
-		monitor_answer(mon, errno, -1);
-	else
-		monitor_answer(mon, 0, -1);
+	if (fstatat(dirfd, mon->journal_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    ((!S_ISREG(st.st_mode) || st.st_uid != mon->user.uid) &&
+	    (errno = EPERM)) ||
+	    unlinkat(dirfd, mon->journal_name, 0) == -1 || fsync(dirfd) == -1)
+		err = errno;
+	monitor_answer(mon, err, -1);
 }
 
 /* Sets the journal aside as NAME.pop3d-journal.stale (commit.c). */
