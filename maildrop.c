@@ -35,7 +35,9 @@ struct maildrop {
 	int			 dotlock;	/* 0, or who made it: */
 #define DOTLOCK_SELF	1
 #define DOTLOCK_MONITOR	2
-	struct mbox_index	 idx;
+	struct mbox_index	 idx;	/* no messages while the session
+					 * runs: the session holds them */
+	unsigned char		 idx_digest[MBOX_DIGEST];	/* of them */
 	int			 ixfd;		/* the index file, -1: none */
 	int			 ixwrite;	/* ixmeta and idx go into it */
 	struct index_meta	 ixmeta;
@@ -585,12 +587,31 @@ maildrop_send_index(struct maildrop *md)
 		close(rdfd);
 }
 
-/* The scanned part must be exactly what we scanned: same index. */
+/*
+ * The index once, not twice: the session has it, the index file too,
+ * and the commit rescans anyway.  What is kept tells that rescan from
+ * the scan.
+ */
+static void
+maildrop_forget_index(struct maildrop *md)
+{
+	if (mbox_index_digest(&md->idx, md->idx_digest) == -1)
+		fatalx("SHA-256 failed");
+	free(md->idx.msgs);
+	md->idx.msgs = NULL;
+	md->idx.cap = 0;
+}
+
+/*
+ * The scanned part must be exactly what we scanned: the same index (by
+ * its digest) and content sum.  If so, the new scan is the index the
+ * commit works from.
+ */
 static int
 maildrop_unchanged(struct maildrop *md, off_t size)
 {
 	struct mbox_index	 now;
-	size_t			 i;
+	unsigned char		 digest[MBOX_DIGEST];
 	int			 same;
 
 	if (size < md->idx.end)
@@ -599,12 +620,15 @@ maildrop_unchanged(struct maildrop *md, off_t size)
 	if (mbox_scan_fd(md->fd, md->idx.end, &now) != MBOX_OK)
 		return 0;
 	same = now.count == md->idx.count && now.end == md->idx.end &&
-	    now.sum == md->idx.sum;
-	for (i = 0; same && i < now.count; i++)
-		same = memcmp(&now.msgs[i], &md->idx.msgs[i],
-		    sizeof(now.msgs[i])) == 0;
-	mbox_index_free(&now);
-	return same;
+	    now.sum == md->idx.sum && mbox_index_digest(&now, digest) == 0 &&
+	    memcmp(digest, md->idx_digest, sizeof(digest)) == 0;
+	if (!same) {
+		mbox_index_free(&now);
+		return 0;
+	}
+	mbox_index_free(&md->idx);
+	md->idx = now;
+	return 1;
 }
 
 static void
@@ -811,6 +835,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd, int ixfd)
 	maildrop_scan(&md);
 	maildrop_send_index(&md);
 	maildrop_index_write(&md);
+	maildrop_forget_index(&md);
 	maildrop_serve(&md);
 	/* NOTREACHED */
 }

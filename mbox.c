@@ -76,6 +76,16 @@ uidl_md(void)
 }
 
 int
+mbox_index_digest(const struct mbox_index *idx,
+    unsigned char out[MBOX_DIGEST])
+{
+	unsigned int	 n;
+
+	return EVP_Digest(idx->msgs, idx->count * sizeof(*idx->msgs), out, &n,
+	    uidl_md(), NULL) == 1 && n == MBOX_DIGEST ? 0 : -1;
+}
+
+int
 mbox_prepare(void)
 {
 	return uidl_md() != NULL ? 0 : -1;

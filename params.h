@@ -92,8 +92,8 @@
 
 /*
  * The largest maildrop accepted.  The index costs about 100 bytes a
- * message in the maildrop and session processes, so a million messages
- * bound both near 100 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.
+ * message in the session process, and in the maildrop process while it
+ * scans and commits, so a million messages bound both near 100 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.
  */
 #define MAX_MESSAGES		1000000
 #define MAX_MAILDROP_SIZE	((off_t)1 << 40)	/* 1 TB */

@@ -106,6 +106,12 @@ struct mbox_scan {
 /* mbox_index_free: frees the messages of idx and zeroes it. */
 void	 mbox_index_free(struct mbox_index *);
 
+/* mbox_index_digest: SHA-256 of the messages of idx into out; returns
+ * 0, or -1 if libcrypto fails. */
+#define MBOX_DIGEST	32
+int	 mbox_index_digest(const struct mbox_index *,
+	    unsigned char [MBOX_DIGEST]);
+
 /* mbox_prepare: looks up what the scanner needs from libcrypto, before
  * a sandbox can stop it; returns 0, or -1 if SHA-256 is missing. */
 int	 mbox_prepare(void);
