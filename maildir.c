@@ -229,14 +229,16 @@ maildir_file(struct maildir *md, int dir, const char *name,
 	    O_NOCTTY | O_CLOEXEC);
 	if (fd == -1) {
 		if (errno != ENOENT)	/* gone since readdir: not ours */
-			log_warnx("%s%s/%s: skipped: %s", md->path,
-			    maildir_subdirs[dir], name, strerror(errno));
+			log_warnx("maildir file skipped file=%s%s/%s "
+			    "error=\"%s\"", md->path, maildir_subdirs[dir],
+			    name, strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != getuid()) {
-		log_warnx("%s%s/%s: skipped: not a regular file of the user's",
-		    md->path, maildir_subdirs[dir], name);
+		log_warnx("maildir file skipped file=%s%s/%s "
+		    "reason=not-users-file", md->path, maildir_subdirs[dir],
+		    name);
 		close(fd);
 		return 0;
 	}
@@ -246,15 +248,17 @@ maildir_file(struct maildir *md, int dir, const char *name,
 	    c.len)) > 0)
 		crlf_feed(&c, buf, n);
 	if (n == -1) {
-		log_warn("%s%s/%s", md->path, maildir_subdirs[dir], name);
+		log_warn("maildir file unreadable file=%s%s/%s", md->path,
+		    maildir_subdirs[dir], name);
 		close(fd);
 		return -1;
 	}
 	close(fd);
 	if (c.len != st.st_size) {
 		/* shortened while read: not a message as delivered */
-		log_warnx("%s%s/%s: skipped: changed while being read",
-		    md->path, maildir_subdirs[dir], name);
+		log_warnx("maildir file skipped file=%s%s/%s "
+		    "reason=changed-while-read", md->path,
+		    maildir_subdirs[dir], name);
 		return 0;
 	}
 	m->ino = st.st_ino;
@@ -370,8 +374,9 @@ maildir_drop_twins(struct maildir *md)
 	for (i = 0; i < md->count; i++) {
 		if (keep > 0 && unique_cmp(&md->msgs[keep - 1],
 		    &md->msgs[i]) == 0) {
-			log_warnx("%s%s/%s: same unique part as %s/%s, left "
-			    "alone", md->path, maildir_subdirs[md->msgs[i].dir],
+			log_warnx("maildir twin left alone file=%s%s/%s "
+			    "served=%s/%s", md->path,
+			    maildir_subdirs[md->msgs[i].dir],
 			    md->msgs[i].name,
 			    maildir_subdirs[md->msgs[keep - 1].dir],
 			    md->msgs[keep - 1].name);
@@ -563,18 +568,19 @@ maildir_commit(struct maildir *md)
 #endif
 			if (md->dirfd[m->dir] != -1 && unlinkat(md->dirfd[m->dir],
 			    m->name, 0) == -1 && errno != ENOENT) {
-				log_warn("%s%s/%s: cannot delete", md->path,
-				    maildir_subdirs[m->dir], m->name);
+				log_warn("maildir delete failed file=%s%s/%s",
+				    md->path, maildir_subdirs[m->dir], m->name);
 				failed++;
 			}
 		} else if (m->seen && maildir_mark_seen(md, i) == -1 &&
 		    errno != ENOENT)
-			log_warn("%s%s/%s: cannot mark seen", md->path,
-			    maildir_subdirs[m->dir], m->name);
+			log_warn("maildir mark seen failed file=%s%s/%s",
+			    md->path, maildir_subdirs[m->dir], m->name);
 	}
 	for (i = 0; i < 2; i++)
 		if (md->dirfd[i] != -1 && fsync(md->dirfd[i]) == -1)
-			log_warn("%s%s: fsync", md->path, maildir_subdirs[i]);
+			log_warn("maildir fsync failed dir=%s%s", md->path,
+			    maildir_subdirs[i]);
 	if (failed > 0) {
 		errno = EACCES;
 		return -1;
@@ -586,7 +592,8 @@ maildir_commit(struct maildir *md)
 static __dead void
 maildir_refuse(struct maildir *md, uint32_t code, const char *why)
 {
-	log_warnx("%s: %s", md->path, why);
+	log_warnx("maildrop refused mailbox=%s reason=\"%s\"", md->path,
+	    why);
 	if (ipc_send_code(md->session_fd, IPC_MAILDROP_ERR, code, why) == -1)
 		fatal("send to session");
 	exit(0);
@@ -703,8 +710,8 @@ maildir_answer_open(struct maildir *md, const struct ipc_msg *im)
 	if (n >= md->count)
 		fatalx("invalid message number from session");
 	if ((fd = maildir_open_msg(md, n)) == -1) {
-		log_info("%s: message %u (%s) vanished or changed since "
-		    "login", md->path, n + 1, md->msgs[n].name);
+		log_info("maildir message gone mailbox=%s message=%u file=%s",
+		    md->path, n + 1, md->msgs[n].name);
 		if (ipc_send(md->session_fd, IPC_MSG_GONE, NULL, 0, -1) == -1)
 			fatal("send to session");
 		return;
@@ -766,8 +773,8 @@ maildir_main(const char *path, int session_fd)
 	if (md.fd != -1 && (rv = maildir_scan(&md)) != MBOX_OK)
 		maildir_refuse(&md, rv == MBOX_TOOBIG ? MAILDROP_PERM :
 		    MAILDROP_TEMP, mbox_strerror(rv));
-	log_debug("%s: %zu messages in %lld bytes", path, md.count,
-	    (long long)md.total);
+	log_debug("scanned mailbox=%s messages=%zu octets=%lld", path,
+	    md.count, (long long)md.total);
 	maildir_send_index(&md);
 	maildir_serve(&md);
 }
