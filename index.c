@@ -582,8 +582,8 @@ index_dir_open(const char *path)
 	int		 fd, nfd, root;
 
 	if (path[0] != '/' || strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
-		log_warnx("index directory %s: not an absolute path; no index",
-		    path);
+		log_warnx("index directory unusable dir=%s "
+		    "reason=not-absolute", path);
 		return -1;
 	}
 	if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
@@ -619,14 +619,13 @@ index_dir_open(const char *path)
 			goto fail;
 	}
 fail:
-	log_warn("index directory %s", path);
+	log_warn("index directory unusable dir=%s", path);
 	if (fd != -1)
 		close(fd);
 	return -1;
 unsafe:
-	log_warnx("index directory %s: %s%s is not root's alone or not a "
-	    "directory; no index", path, last != NULL ? "component " : "/",
-	    last != NULL ? last : "");
+	log_warnx("index directory unusable dir=%s component=%s "
+	    "reason=not-root-only", path, last != NULL ? last : "/");
 	close(fd);
 	return -1;
 }
@@ -640,27 +639,26 @@ index_file_open(int dirfd, const char *user, uid_t uid, gid_t gid)
 	if (user[0] == '\0' || strchr(user, '/') != NULL ||
 	    strcmp(user, ".") == 0 || strcmp(user, "..") == 0 ||
 	    strlen(user) > NAME_MAX) {
-		log_warnx("index of %s: user name unfit for a file name; "
-		    "no index", user);
+		log_warnx("index not used user=%s reason=name-unfit", user);
 		return -1;
 	}
 	fd = openat(dirfd, user, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC, 0600);
 	if (fd == -1) {
-		log_warn("index of %s", user);
+		log_warn("index not used user=%s", user);
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_nlink != 1) {
-		log_warnx("index of %s: not a regular file with one link; "
-		    "no index", user);
+		log_warnx("index not used user=%s reason=not-one-regular-file",
+		    user);
 		close(fd);
 		return -1;
 	}
 	if (((st.st_uid != uid || st.st_gid != gid) &&
 	    fchown(fd, uid, gid) == -1) ||
 	    ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) == -1)) {
-		log_warn("index of %s", user);
+		log_warn("index not used user=%s", user);
 		close(fd);
 		return -1;
 	}

@@ -489,7 +489,8 @@ maildrop_index_scan(struct maildrop *md)
 	if (md->ixfd != -1)
 		used = index_mbox_load(md->ixfd, md->fd, getuid(), &md->idx);
 	if (md->ixfd != -1)
-		log_debug("%s: index: %s", md->path, how[used + 1]);
+		log_debug("index used mailbox=%s how=%s", md->path,
+		    how[used + 1]);
 	if (used == 1)
 		return MBOX_OK;
 	if (used == -1 && (rv = mbox_scan_fd(md->fd, -1, &md->idx)) != MBOX_OK)
@@ -508,7 +509,7 @@ maildrop_index_write(struct maildrop *md)
 		return;
 	md->ixwrite = 0;
 	if (index_write(md->ixfd, getuid(), &md->ixmeta, &md->idx) == -1)
-		log_warn("%s: cannot write the index; no index", md->path);
+		log_warn("index not written mailbox=%s", md->path);
 }
 
 /* Before the commit changes the file: the index no longer describes it. */
@@ -516,7 +517,7 @@ static void
 maildrop_index_drop(struct maildrop *md)
 {
 	if (md->ixfd != -1 && ftruncate(md->ixfd, 0) == -1)
-		log_warn("%s: cannot empty the index", md->path);
+		log_warn("index not emptied mailbox=%s", md->path);
 }
 
 static void

@@ -138,9 +138,9 @@ class IndexTest(pt.Pop3TestCase):
             text = f.read()
         end = text.rfind(b"\n") + 1
         self.log_pos += end
-        lines = [l for l in text[:end].decode("latin-1").splitlines() if "index: " in l]
+        lines = [l for l in text[:end].decode("latin-1").splitlines() if "index used " in l]
         self.assertEqual(len(lines), 1, text)
-        return lines[0].rsplit("index: ", 1)[1].split()[0]
+        return lines[0].rsplit(" how=", 1)[1].split()[0]
 
     def same(self, expect=None, user="alice"):
         """The index server answers as -i none does; expect: how it
@@ -404,7 +404,7 @@ class Directory(IndexTest):
     def test_unsafe(self):
         d = self.env.new_dir("cache", mode=0o777)
         srv = self.server(self.args(d))
-        self.logins_work(srv, "not root's alone")
+        self.logins_work(srv, "reason=not-root-only")
         self.assertEqual(os.listdir(d), [])
 
     def test_symlink(self):
@@ -419,7 +419,7 @@ class Directory(IndexTest):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k,mode=0755", "tmpfs", d], check=True)
         self.addCleanup(subprocess.run, ["umount", d], check=True)
         srv = self.server(self.args(d))
-        self.logins_work(srv, "index of alice")
+        self.logins_work(srv, "index not used user=alice")
 
     def test_full(self):
         d = self.env.new_dir("cache")
@@ -433,7 +433,7 @@ class Directory(IndexTest):
             pass
         os.close(fd)
         srv = self.server(self.args(d))
-        self.logins_work(srv, "cannot write the index")
+        self.logins_work(srv, "index not written mailbox=")
 
     def test_index_file_owned_by_the_user(self):
         self.put(mailbox(range(1, 3)))
