@@ -100,7 +100,7 @@ tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c compat/strlcpy.o
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o sasl.o proxy.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o index.o sasl.o proxy.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \
@@ -125,7 +125,7 @@ tests/unit_maildir: tests/unit_maildir.c tests/unit.h maildir.c ${TESTLIBS}
 
 tests/unit_index: tests/unit_index.c tests/unit.h index.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_index.c \
-	    ${TESTLIBS} ${LDLIBS}
+	    ${TESTLIBS:index.o=} ${LDLIBS}
 
 tests/unit_dotlock: tests/unit_dotlock.c tests/unit.h dotlock.c log.o ipc.o \
     compat/strlcpy.o

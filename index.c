@@ -385,6 +385,32 @@ bad:
 	return -1;
 }
 
+/*
+ * Ends a write of the index at pos: the checksum ck, then the size; with
+ * pos -1 (a write failed) or on failure the file is emptied, since an
+ * index half written is no index.  Frees buf; returns 0, or -1 with errno.
+ */
+static int
+write_end(int fd, unsigned char *buf, uint64_t ck, off_t pos)
+{
+	int	 saved;
+
+	if (pos != -1) {
+		put64(buf, hash_word(ck, pos));
+		if (write_at(fd, buf, CHECK_SIZE, pos) == 0 &&
+		    ftruncate(fd, pos + CHECK_SIZE) == 0) {
+			free(buf);
+			return 0;
+		}
+	}
+	saved = errno;
+	free(buf);
+	if (ftruncate(fd, 0) == -1 && saved == 0)
+		saved = errno;
+	errno = saved;
+	return -1;
+}
+
 int
 index_write(int fd, uid_t uid, const struct index_meta *meta,
     const struct mbox_index *idx)
@@ -393,7 +419,6 @@ index_write(int fd, uid_t uid, const struct index_meta *meta,
 	uint64_t	 ck;
 	size_t		 i, j, n, len;
 	off_t		 pos;
-	int		 saved;
 
 	if (meta->nsamples > INDEX_SAMPLES || idx->count > MAX_MESSAGES) {
 		errno = EINVAL;
@@ -420,20 +445,9 @@ index_write(int fd, uid_t uid, const struct index_meta *meta,
 			goto bad;
 		pos += n * ENTRY_SIZE;
 	}
-	put64(buf, hash_word(ck, pos));
-	if (write_at(fd, buf, CHECK_SIZE, pos) == -1 ||
-	    ftruncate(fd, pos + CHECK_SIZE) == -1)
-		goto bad;
-	free(buf);
-	return 0;
+	return write_end(fd, buf, ck, pos);
 bad:
-	saved = errno;
-	free(buf);
-	/* an index half written is no index; this may fail as well */
-	if (ftruncate(fd, 0) == -1)
-		saved = saved != 0 ? saved : errno;
-	errno = saved;
-	return -1;
+	return write_end(fd, buf, ck, -1);
 }
 
 /* The hash of message msg's From_ line, read from mailbox fd, or -1 for
@@ -675,4 +689,151 @@ index_open(const char *dir, const char *user, uid_t uid, gid_t gid)
 	fd = index_file_open(dirfd, user, uid, gid);
 	close(dirfd);
 	return fd;
+}
+
+/*
+ * The Maildir index: one entry per file served, sorted by directory and
+ * name (so that a lookup is a binary search and no file is there twice),
+ * with its inode, size and CRLF size.  A file whose name and inode match
+ * is not read again; RETR checks its size with fstat.  The layout: a
+ * header (magic, version, kind, uid, count), the entries, the checksum.
+ */
+#define INDEX_MAILDIR	2
+#define MD_HDR_SIZE	32
+#define MD_ENTRY_SIZE	(32 + NAME_MAX + 1)
+_Static_assert(MD_ENTRY_SIZE % 8 == 0, "index records must be whole words");
+
+/* Order of entries: by directory, then name. */
+int
+index_file_cmp(const struct index_file *a, const struct index_file *b)
+{
+	if (a->dir != b->dir)
+		return a->dir < b->dir ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+static int
+md_entry_decode(const unsigned char *p, struct index_file *f)
+{
+	uint32_t	 dir = get32(p), namelen = get32(p + 4);
+	size_t		 i;
+
+	f->ino = get64(p + 8);
+	f->len = get64(p + 16);
+	f->size = get64(p + 24);
+	if (dir > 1 || namelen == 0 || namelen > NAME_MAX ||
+	    (uint64_t)f->ino != get64(p + 8) || get64(p + 16) >
+	    (uint64_t)MAX_MAILDROP_SIZE || get64(p + 24) > 2 *
+	    (uint64_t)MAX_MAILDROP_SIZE + 2 || f->size < f->len ||
+	    f->size > 2 * f->len + 2 || p[32] == '.')
+		return -1;
+	for (i = 0; i < namelen; i++)
+		if (p[32 + i] == '\0' || p[32 + i] == '/')
+			return -1;
+	for (; i < NAME_MAX + 1; i++)
+		if (p[32 + i] != '\0')
+			return -1;
+	f->dir = dir;
+	memcpy(f->name, p + 32, NAME_MAX + 1);
+	return 0;
+}
+
+int
+index_maildir_read(int fd, uid_t uid, struct index_file **files,
+    size_t *count)
+{
+	unsigned char	 *buf;
+	struct index_file *v = NULL;
+	struct stat	  st;
+	uint64_t	  n, i, ck, k, j;
+	off_t		  pos;
+
+	*files = NULL;
+	*count = 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size < MD_HDR_SIZE + CHECK_SIZE ||
+	    (buf = malloc(256 * MD_ENTRY_SIZE)) == NULL)
+		return -1;
+	if (read_at(fd, buf, MD_HDR_SIZE, 0) == -1 ||
+	    memcmp(buf, INDEX_MAGIC, 8) != 0 ||
+	    get32(buf + H_VERSION) != INDEX_VERSION ||
+	    get32(buf + H_KIND) != INDEX_MAILDIR ||
+	    get32(buf + H_UID) != uid || get32(buf + 20) != 0 ||
+	    (n = get64(buf + 24)) > MAX_MESSAGES ||
+	    st.st_size != (off_t)(MD_HDR_SIZE + n * MD_ENTRY_SIZE +
+	    CHECK_SIZE) || (v = calloc(n > 0 ? n : 1, sizeof(*v))) == NULL)
+		goto bad;
+	ck = hash_words(HASH_SEED, buf, MD_HDR_SIZE);
+	pos = MD_HDR_SIZE;
+	for (i = 0; i < n; i += k) {
+		k = n - i < 256 ? n - i : 256;
+		if (read_at(fd, buf, k * MD_ENTRY_SIZE, pos) == -1)
+			goto bad;
+		ck = hash_words(ck, buf, k * MD_ENTRY_SIZE);
+		pos += k * MD_ENTRY_SIZE;
+		for (j = 0; j < k; j++)
+			if (md_entry_decode(buf + j * MD_ENTRY_SIZE,
+			    &v[i + j]) == -1 || (i + j > 0 &&
+			    index_file_cmp(&v[i + j - 1], &v[i + j]) >= 0))
+				goto bad;
+	}
+	if (read_at(fd, buf, CHECK_SIZE, pos) == -1 ||
+	    get64(buf) != hash_word(ck, pos))
+		goto bad;
+	free(buf);
+	*files = v;
+	*count = n;
+	return 0;
+bad:
+	free(buf);
+	free(v);
+	return -1;
+}
+
+int
+index_maildir_write(int fd, uid_t uid, const struct index_file *files,
+    size_t count)
+{
+	unsigned char	*buf, *p;
+	uint64_t	 ck;
+	size_t		 i, j, k, n;
+	off_t		 pos;
+
+	if (count > MAX_MESSAGES) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((buf = malloc(256 * MD_ENTRY_SIZE)) == NULL)
+		return -1;
+	memset(buf, 0, MD_HDR_SIZE);
+	memcpy(buf, INDEX_MAGIC, 8);
+	put32(buf + H_VERSION, INDEX_VERSION);
+	put32(buf + H_KIND, INDEX_MAILDIR);
+	put32(buf + H_UID, uid);
+	put64(buf + 24, count);
+	ck = hash_words(HASH_SEED, buf, MD_HDR_SIZE);
+	if (write_at(fd, buf, MD_HDR_SIZE, 0) == -1)
+		goto bad;
+	pos = MD_HDR_SIZE;
+	for (i = 0; i < count; i += k) {
+		k = count - i < 256 ? count - i : 256;
+		memset(buf, 0, k * MD_ENTRY_SIZE);
+		for (j = 0; j < k; j++) {
+			p = buf + j * MD_ENTRY_SIZE;
+			n = strnlen(files[i + j].name, NAME_MAX);
+			put32(p, files[i + j].dir);
+			put32(p + 4, n);
+			put64(p + 8, files[i + j].ino);
+			put64(p + 16, files[i + j].len);
+			put64(p + 24, files[i + j].size);
+			memcpy(p + 32, files[i + j].name, n);
+		}
+		ck = hash_words(ck, buf, k * MD_ENTRY_SIZE);
+		if (write_at(fd, buf, k * MD_ENTRY_SIZE, pos) == -1)
+			goto bad;
+		pos += k * MD_ENTRY_SIZE;
+	}
+	return write_end(fd, buf, ck, pos);
+bad:
+	return write_end(fd, buf, ck, -1);
 }

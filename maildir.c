@@ -60,6 +60,10 @@ struct maildir {
 	size_t			 cap;
 	off_t			 total;		/* bytes, for MAX_MAILDROP_SIZE */
 	size_t			 ndeleted;
+	int			 ixfd;		/* the index file, -1: none */
+	struct index_file	*ix;		/* its files, during the scan */
+	size_t			 nix;
+	size_t			 known;		/* files it spared reading */
 };
 
 /*
@@ -269,9 +273,36 @@ maildir_file(struct maildir *md, int dir, const char *name,
 }
 
 /* Adds the messages of one directory; returns MBOX_OK or the error. */
+static void	maildir_index_write(struct maildir *);
+
+static int
+index_file_order(const void *a, const void *b)
+{
+	return index_file_cmp(a, b);
+}
+
+/* A file of the index with this name and inode: its sizes are known. */
+static const struct index_file *
+maildir_index_hit(struct maildir *md, int dir, const struct dirent *de)
+{
+	static struct index_file	 key;
+	const struct index_file		*hit;
+
+	if (md->nix == 0)
+		return NULL;
+	key.dir = dir;
+	if (strlcpy(key.name, de->d_name, sizeof(key.name)) >=
+	    sizeof(key.name))
+		return NULL;
+	hit = bsearch(&key, md->ix, md->nix, sizeof(*md->ix),
+	    index_file_order);
+	return hit != NULL && hit->ino == de->d_ino ? hit : NULL;
+}
+
 static int
 maildir_scan_dir(struct maildir *md, int dir)
 {
+	const struct index_file	*hit;
 	struct maildir_name	 mn;
 	struct maildir_msg	 m, *msgs;
 	struct dirent		*de;
@@ -290,7 +321,14 @@ maildir_scan_dir(struct maildir *md, int dir)
 		if (de->d_name[0] == '.')
 			continue;
 		memset(&m, 0, sizeof(m));
-		if ((rv = maildir_file(md, dir, de->d_name, &m)) == 0)
+		if ((hit = maildir_index_hit(md, dir, de)) != NULL) {
+			m.ino = hit->ino;
+			m.len = hit->len;
+			m.size = hit->size;
+			m.dir = dir;
+			md->known++;
+			rv = 1;
+		} else if ((rv = maildir_file(md, dir, de->d_name, &m)) == 0)
 			continue;
 		if (rv == -1) {
 			err = MBOX_IO;
@@ -516,7 +554,7 @@ static int
 maildir_mark_seen(struct maildir *md, size_t i)
 {
 	struct maildir_msg	*m = &md->msgs[i];
-	char			 to[NAME_MAX + 1];
+	char			 to[NAME_MAX + 1], *name;
 	int			 rv;
 
 	if (maildir_seen_name(m->name, m->dir == DIR_CUR, to, sizeof(to)) <= 0)
@@ -528,15 +566,25 @@ maildir_mark_seen(struct maildir *md, size_t i)
 #ifdef RENAME_NOREPLACE
 	rv = renameat2(md->dirfd[m->dir], m->name, md->dirfd[DIR_CUR], to,
 	    RENAME_NOREPLACE);
-	if (rv == 0 || (errno != EINVAL && errno != ENOSYS))
-		return rv;
+	if (rv == -1 && (errno == EINVAL || errno == ENOSYS))
 #endif
-	/* no atomic no-replace here: check, then rename */
-	if (faccessat(md->dirfd[DIR_CUR], to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		errno = EEXIST;
-		return -1;
+	{
+		/* no atomic no-replace here: check, then rename */
+		if (faccessat(md->dirfd[DIR_CUR], to, F_OK,
+		    AT_SYMLINK_NOFOLLOW) == 0) {
+			errno = EEXIST;
+			return -1;
+		}
+		rv = renameat(md->dirfd[m->dir], m->name, md->dirfd[DIR_CUR],
+		    to);
 	}
-	return renameat(md->dirfd[m->dir], m->name, md->dirfd[DIR_CUR], to);
+	/* where it is now, for the index written after the commit */
+	if (rv == 0 && (name = strdup(to)) != NULL) {
+		free(m->name);
+		m->name = name;
+		m->dir = DIR_CUR;
+	}
+	return rv;
 }
 
 /*
@@ -751,11 +799,42 @@ maildir_serve(struct maildir *md)
 		    md->count - md->ndeleted, "");
 	if (rv == -1)
 		fatal("send to session");
+	maildir_index_write(md);
 	exit(0);
 }
 
+/* After the session has the messages, and after the commit (deleted
+ * messages left out, renamed ones under their new names): the index,
+ * for the next login. */
+static void
+maildir_index_write(struct maildir *md)
+{
+	struct index_file	*v;
+	size_t			 i, n;
+
+	if (md->ixfd == -1)
+		return;
+	if ((v = calloc(md->count + 1, sizeof(*v))) == NULL) {
+		log_warnx("%s: cannot write the index; no index", md->path);
+		return;
+	}
+	for (i = n = 0; i < md->count; i++) {
+		if (md->msgs[i].deleted)
+			continue;
+		v[n].dir = md->msgs[i].dir;
+		v[n].ino = md->msgs[i].ino;
+		v[n].len = md->msgs[i].len;
+		v[n].size = md->msgs[i].size;
+		strlcpy(v[n++].name, md->msgs[i].name, sizeof(v[i].name));
+	}
+	qsort(v, n, sizeof(*v), index_file_order);
+	if (index_maildir_write(md->ixfd, getuid(), v, n) == -1)
+		log_warn("%s: cannot write the index; no index", md->path);
+	free(v);
+}
+
 void
-maildir_main(const char *path, int session_fd)
+maildir_main(const char *path, int session_fd, int ixfd)
 {
 	static struct maildir	 md;
 	char			 dir[PATH_MAX];
@@ -764,17 +843,27 @@ maildir_main(const char *path, int session_fd)
 	md.path = path;
 	md.session_fd = session_fd;
 	md.fd = md.dirfd[DIR_NEW] = md.dirfd[DIR_CUR] = -1;
+	md.ixfd = ixfd;
 	/* opened before the sandbox: a missing Maildir is an empty one */
 	maildir_open(&md, dir, sizeof(dir));
 	sandbox_maildrop(dir, 1);
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */
 #endif
+	if (ixfd != -1)
+		(void)index_maildir_read(ixfd, getuid(), &md.ix, &md.nix);
 	if (md.fd != -1 && (rv = maildir_scan(&md)) != MBOX_OK)
 		maildir_refuse(&md, rv == MBOX_TOOBIG ? MAILDROP_PERM :
 		    MAILDROP_TEMP, mbox_strerror(rv));
+	free(md.ix);
+	md.ix = NULL;
+	md.nix = 0;
+	if (ixfd != -1)
+		log_debug("%s: index: %zu of %zu files known", path,
+		    md.known, md.count);
 	log_debug("scanned mailbox=%s messages=%zu octets=%lld", path,
 	    md.count, (long long)md.total);
 	maildir_send_index(&md);
+	maildir_index_write(&md);
 	maildir_serve(&md);
 }

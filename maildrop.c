@@ -826,7 +826,7 @@ maildrop_main(const char *path, int session_fd, int monitor_fd, int ixfd)
 		fatalx("no SHA-256 in libcrypto");
 	/* a path ending in "/" is a Maildir: no locks, no monitor help */
 	if (path[0] != '\0' && path[strlen(path) - 1] == '/')
-		maildir_main(path, session_fd);
+		maildir_main(path, session_fd, ixfd);
 	maildrop_sandbox(&md);
 #ifdef POP3D_TEST_HOOKS
 	sandbox_test_escape("maildrop");	/* prove the sandbox holds */

@@ -186,6 +186,23 @@ int	 index_read(int, uid_t, struct index_meta *, struct mbox_index *);
  * -1 with errno set (the file is then left empty). */
 int	 index_write(int, uid_t, const struct index_meta *,
 	    const struct mbox_index *);
+/* A Maildir file as the index knows it. */
+struct index_file {
+	int		 dir;		/* 0: new/, 1: cur/ */
+	ino_t		 ino;
+	off_t		 len;		/* its size */
+	off_t		 size;		/* octets RETR sends before stuffing */
+	char		 name[NAME_MAX + 1];
+};
+/* index_file_cmp: the order of a Maildir index, by dir, then name. */
+int	 index_file_cmp(const struct index_file *, const struct index_file *);
+/* index_maildir_read: reads uid's Maildir index in fd into a new array
+ * (*files, *count, sorted, free it); returns 0, or -1 (no index). */
+int	 index_maildir_read(int, uid_t, struct index_file **, size_t *);
+/* index_maildir_write: writes count files, sorted by index_file_cmp, as
+ * uid's Maildir index into fd; returns 0, or -1 with errno set (the file
+ * is then left empty). */
+int	 index_maildir_write(int, uid_t, const struct index_file *, size_t);
 /* index_mbox_note: under the lock, after a scan of mailbox fd into idx,
  * fills meta for index_write; returns 0, or -1 when the file cannot be
  * vouched for later (it is not all scanned, or its times are too new). */
@@ -487,8 +504,9 @@ void	 maildrop_main(const char *, int, int, int)
 
 /* maildir.c */
 /* maildir_main: maildrop_main for a Maildir (path ends in "/"): scans
- * new/ and cur/, serves the session over fd; never returns. */
-void	 maildir_main(const char *, int) __attribute__((noreturn));
+ * new/ and cur/ (with the index in the second fd unless it is -1),
+ * serves the session over the first; never returns. */
+void	 maildir_main(const char *, int, int) __attribute__((noreturn));
 
 /* commit.c */
 /* commit_run: removes the messages marked in deleted from the locked

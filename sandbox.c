@@ -207,7 +207,8 @@ static const struct sock_filter maildrop_filter[] = {
 /*
  * The maildrop process of a Maildir: it reads new/ and cur/, opens
  * messages read-only to pass them on, and unlinks and renames at QUIT.
- * It never writes a file, locks nothing and makes no link.
+ * It writes no file but the index it was handed open, locks nothing and
+ * makes no link.
  */
 static const struct sock_filter maildir_filter[] = {
 	FILTER_HEAD,
@@ -219,7 +220,9 @@ static const struct sock_filter maildir_filter[] = {
 	/* fdopendir checks its descriptor's mode and sets FD_CLOEXEC */
 	ALLOW_ARG(__NR_fcntl, 1, F_GETFL),
 	ALLOW_ARG(__NR_fcntl, 1, F_SETFD),
-	ALLOW(__NR_pread64),		/* the scan's CRLF sizes */
+	ALLOW(__NR_pread64),		/* the scan's CRLF sizes, the index */
+	ALLOW(__NR_pwrite64),		/* the index file, open already */
+	ALLOW(__NR_ftruncate),
 	ALLOW(__NR_faccessat),		/* a seen name already taken */
 #ifdef __NR_faccessat2
 	ALLOW(__NR_faccessat2),

@@ -1,6 +1,7 @@
 /*
- * fuzz_index.c: the index file parser (index_read) and the check of a
- * mailbox against an index (index_mbox_load).  The input:
+ * fuzz_index.c: the index file parsers (index_read, index_maildir_read)
+ * and the check of a mailbox against an index (index_mbox_load).  The
+ * input:
  *
  *	byte 0		flags: 1 seals the index with a good checksum, so
  *			that the fields behind it are reached; 2 also points
@@ -12,7 +13,8 @@
  *
  * Whatever it holds, an index that is read must give entries the session
  * accepts (session_valid_msg), in file order inside the indexed end, and
- * must write back to the same bytes; a mailbox checked against it must
+ * must write back to the same bytes, and so must a Maildir index read
+ * from them; a mailbox checked against it must
  * give an index the session accepts, or none.  index.c is included for
  * its checksum, to seal the input.
  */
@@ -55,6 +57,38 @@ check_entries(const struct mbox_index *idx)
 			FUZZ_CHECK(idx->msgs[i].from >= idx->msgs[i - 1].off +
 			    idx->msgs[i - 1].len);
 	}
+}
+
+/* The same bytes as a Maildir index: sorted, sane, written back alike. */
+static void
+check_maildir(int ixfd, const unsigned char *ix, size_t n)
+{
+	struct index_file	*files;
+	unsigned char		*back;
+	size_t			 count, i;
+	int			 fd2;
+
+	if (index_maildir_read(ixfd, getuid(), &files, &count) == -1) {
+		FUZZ_CHECK(files == NULL && count == 0);
+		return;
+	}
+	for (i = 0; i < count; i++) {
+		FUZZ_CHECK(files[i].dir == 0 || files[i].dir == 1);
+		FUZZ_CHECK(files[i].name[0] != '\0' && files[i].name[0] != '.');
+		FUZZ_CHECK(strchr(files[i].name, '/') == NULL);
+		FUZZ_CHECK(files[i].size >= files[i].len &&
+		    files[i].size <= 2 * files[i].len + 2);
+		if (i > 0)
+			FUZZ_CHECK(index_file_cmp(&files[i - 1], &files[i]) < 0);
+	}
+	fd2 = memfile(NULL, 0);
+	FUZZ_CHECK(index_maildir_write(fd2, getuid(), files, count) == 0);
+	FUZZ_CHECK((back = malloc(n + 1)) != NULL);
+	FUZZ_CHECK(pread(fd2, back, n + 1, 0) == (ssize_t)n);
+	FUZZ_CHECK(memcmp(back, ix, n) == 0);
+	free(back);
+	free(files);
+	close(fd2);
 }
 
 int
@@ -107,6 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else
 		FUZZ_CHECK(idx.count == 0 && idx.msgs == NULL);
 	mbox_index_free(&idx);
+
+	check_maildir(ixfd, ix, n);
 
 	rv = index_mbox_load(ixfd, mfd, getuid(), &idx);
 	FUZZ_CHECK(rv >= -1 && rv <= 1);

@@ -13,6 +13,7 @@ index: "index: unchanged", "grown" or "rescan"), one with -i none.
 import fcntl
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -564,3 +565,93 @@ class Random(IndexTest):
             if i >= 0:
                 data = data[:i] + b"LINE " + data[i + 5:]
         return data
+
+
+class MaildirIndex(IndexTest):
+    """The Maildir index: a file whose name and inode match is not read
+    again; everything else is, and the answers are -i none's."""
+
+    def setUp(self):
+        super().setUp()
+        md = os.path.join(self.spool, "alice")
+        for d in ("", "new", "cur", "tmp"):
+            os.makedirs(os.path.join(md, d), exist_ok=True)
+            os.chmod(os.path.join(md, d), 0o700)
+            os.chown(os.path.join(md, d), pt.uid_of("alice"), pt.USERS["alice"][2])
+        self.md = md
+        self.seq = 0
+
+    def default_args(self, cleartext=True, timeout=30, maildrop=None):
+        return super().default_args(cleartext, timeout,
+                                    maildrop or os.path.join(self.spool, "%u") + "/")
+
+    def deliver(self, data, sub="new", name=None):
+        if name is None:
+            self.seq += 1
+            name = "%d.M%dP%d.host" % (1700000000 + self.seq, self.seq, os.getpid())
+        tmp = os.path.join(self.md, "tmp", name)
+        pt.write_mailbox(tmp, data)
+        os.rename(tmp, os.path.join(self.md, sub, name))
+        return name
+
+    def known(self, want=None):
+        """The index server answers as -i none does; returns (files the
+        index spared reading, files)."""
+        got, _ = self.session(self.ix)
+        line = self.how()
+        want_, _ = self.session(self.none)
+        self.assertEqual(got, want_)
+        with open(self.ix.log_path, "rb") as f:
+            text = f.read().decode("latin-1")
+        m = re.findall(r"index: (\d+) of (\d+) files known", text)
+        self.assertTrue(m, text)
+        k = tuple(int(x) for x in m[-1])
+        if want is not None:
+            self.assertEqual(k, want)
+        return k
+
+    def test_maildir_changes(self):
+        names = [self.deliver(message(n)[message(n).index(b"\n") + 1:])
+                 for n in range(1, 6)]
+        self.known((0, 5))
+        self.known((5, 5))
+        self.deliver(message(6))
+        self.known((5, 6))
+        # pop3d marked them seen in cur/; an IMAP client flags one: a new
+        # name, read again
+        cur = os.path.join(self.md, "cur")
+        os.rename(os.path.join(cur, names[0] + ":2,S"),
+                  os.path.join(cur, names[0] + ":2,FS"))
+        self.known((5, 6))
+        self.known((6, 6))
+        # another program expunges one
+        os.unlink(os.path.join(cur, names[1] + ":2,S"))
+        self.known((5, 5))
+        # one replaced by rename under the same name: another inode
+        self.deliver(message(9, body_lines=7), sub="cur", name=names[2] + ":2,S")
+        self.known((4, 5))
+        # pop3d deletes one and marks the others seen
+        _, reply = self.session(self.ix, dele=(2,))
+        self.how()
+        self.assertTrue(reply.startswith(b"+OK"), reply)
+        self.known()
+        self.known((4, 4))
+
+    def test_maildir_damaged_index(self):
+        for n in range(1, 4):
+            self.deliver(message(n))
+        self.known((0, 3))
+        good = pt.read_file(self.index_file())
+        for off in (0, 12, 40, len(good) // 2, len(good) - 1):
+            bad = bytearray(good)
+            bad[off] ^= 0x01
+            with open(self.index_file(), "wb") as f:
+                f.write(bytes(bad))
+            self.known((0, 3))
+        # an mbox index for a Maildir, and the other way round: no index
+        old = bytearray(good)
+        struct.pack_into("<I", old, 12, 1)
+        with open(self.index_file(), "wb") as f:
+            f.write(seal(bytes(old)))
+        self.known((0, 3))
+        self.known((3, 3))

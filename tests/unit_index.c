@@ -471,6 +471,71 @@ test_racy_wait(void)
 	close(ixfd);
 }
 
+/* The Maildir index: a round trip, and damage, disorder and odd names
+ * refused. */
+static void
+test_maildir_index(void)
+{
+	struct index_file	 f[3], *back;
+	unsigned char		*good, *bad;
+	size_t			 n, i, count;
+	int			 ixfd, k;
+
+	memset(f, 0, sizeof(f));
+	for (k = 0; k < 3; k++) {
+		f[k].dir = k == 2;
+		f[k].ino = 100 + k;
+		f[k].len = 10 * k;
+		f[k].size = 10 * k + k;
+		snprintf(f[k].name, sizeof(f[k].name), "17000000%d.M1.h%s", k,
+		    k == 2 ? ":2,S" : "");
+	}
+	REQUIRE((ixfd = file_with("index", NULL, 0)) != -1);
+	REQUIRE(index_maildir_write(ixfd, getuid(), f, 3) == 0);
+	REQUIRE(index_maildir_read(ixfd, getuid(), &back, &count) == 0);
+	CHECK_INT(count, ==, 3);
+	for (k = 0; k < 3 && count == 3; k++)
+		CHECK(index_file_cmp(&back[k], &f[k]) == 0 &&
+		    back[k].ino == f[k].ino && back[k].size == f[k].size);
+	free(back);
+	CHECK(index_maildir_read(ixfd, getuid() + 1, &back, &count) == -1);
+	REQUIRE((n = slurp(ixfd, &good)) > 0);
+	REQUIRE((bad = malloc(n)) != NULL);
+	for (i = 0; i < n; i++) {
+		memcpy(bad, good, n);
+		bad[i] ^= 1 << (rnd() % 8);
+		put_back(ixfd, bad, n, 1);
+		CHECK(index_maildir_read(ixfd, getuid(), &back, &count) == -1);
+	}
+	for (k = 0; k < 5; k++) {
+		memcpy(bad, good, n);
+		switch (k) {
+		case 0: bad[MD_HDR_SIZE + 32] = '.'; break;	/* hidden */
+		case 1: bad[MD_HDR_SIZE + 33] = '/'; break;
+		case 2: put32(bad + MD_HDR_SIZE, 2); break;	/* dir */
+		case 3: put64(bad + MD_HDR_SIZE + 24, 25); break; /* size */
+		case 4: memcpy(bad + MD_HDR_SIZE + MD_ENTRY_SIZE, good +
+			    MD_HDR_SIZE, MD_ENTRY_SIZE); break;	/* twice */
+		}
+		put_back(ixfd, bad, n, 0);
+		if (index_maildir_read(ixfd, getuid(), &back, &count) != -1)
+			unit_fail(__FILE__, __LINE__, "forgery %d read", k);
+	}
+	/* an mbox index is no Maildir index, and the other way round */
+	put_back(ixfd, good, n, 0);
+	CHECK(index_maildir_read(ixfd, getuid(), &back, &count) == 0);
+	free(back);
+	{
+		struct index_meta	 meta;
+		struct mbox_index	 idx;
+
+		CHECK(index_read(ixfd, getuid(), &meta, &idx) == -1);
+	}
+	free(good);
+	free(bad);
+	close(ixfd);
+}
+
 static void
 test_dir_checks(void)
 {
@@ -523,6 +588,7 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_random_files);
 	UNIT_RUN(test_mbox_checks);
 	UNIT_RUN(test_racy_wait);
+	UNIT_RUN(test_maildir_index);
 	if (geteuid() == 0)
 		UNIT_RUN(test_dir_checks);
 	rv = unit_end();
