@@ -859,7 +859,7 @@ maildir_main(const char *path, int session_fd, int ixfd)
 	md.ix = NULL;
 	md.nix = 0;
 	if (ixfd != -1)
-		log_debug("%s: index: %zu of %zu files known", path,
+		log_debug("index used mailbox=%s how=known:%zu/%zu", path,
 		    md.known, md.count);
 	log_debug("scanned mailbox=%s messages=%zu octets=%lld", path,
 	    md.count, (long long)md.total);

@@ -603,7 +603,7 @@ class MaildirIndex(IndexTest):
         self.assertEqual(got, want_)
         with open(self.ix.log_path, "rb") as f:
             text = f.read().decode("latin-1")
-        m = re.findall(r"index: (\d+) of (\d+) files known", text)
+        m = re.findall(r"index used mailbox=\S+ how=known:(\d+)/(\d+)", text)
         self.assertTrue(m, text)
         k = tuple(int(x) for x in m[-1])
         if want is not None:
