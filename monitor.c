@@ -659,6 +659,16 @@ monitor_channel(struct monitor *mon, int *fd, int from)
 	if (rv == 0) {
 		close(*fd);
 		*fd = -1;
+		/*
+		 * The maildrop process is done with the mailbox: the next
+		 * session of the user may start while this one's session
+		 * process still says goodbye.
+		 */
+		if (from == PROC_MAILDROP && !mon->dotlock_held &&
+		    mon->userlock_fd != -1) {
+			close(mon->userlock_fd);
+			mon->userlock_fd = -1;
+		}
 	}
 }
 

@@ -207,6 +207,28 @@ class RootSpool(pt.Pop3TestCase):
         self.assertIn("spool directory refused action=dot-lock", self.srv.log())
 
 
+class Relogin(pt.Pop3TestCase):
+    """A client that logs in again the moment it has the answer to QUIT
+    (fetchmail polling several folders, a phone) finds the user free:
+    the session lock goes when the maildrop process is done."""
+
+    def test_login_right_after_quit(self):
+        self.put_mbox(pt.plain_mbox(40))
+        refused = 0
+        for _ in range(20):
+            c = self.connect(concurrent=True)
+            c.cmd("USER alice")
+            r = c.cmd("PASS " + pt.password("alice"))
+            if r.startswith("-ERR [IN-USE]"):
+                refused += 1
+            else:
+                self.assertReply(r, "+OK")
+                self.assertReply(c.cmd("DELE 1"), "+OK")
+                self.assertReply(c.cmd("QUIT"), "+OK")
+            c.close()
+        self.assertEqual(refused, 0, "logins refused [IN-USE] right after a QUIT")
+
+
 class Contract(pt.Pop3TestCase):
     """Requests a compromised child could send: each ends the session."""
 
