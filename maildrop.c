@@ -380,7 +380,9 @@ maildrop_journal_create(struct maildrop *md)
 {
 	int	 fd;
 
-	fd = open(md->journal, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	/* write-only: the commit never reads it, and the sandbox lets the
+	 * maildrop process read no new file */
+	fd = open(md->journal, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	if (fd != -1) {
 		if (md->dirfd == -1 || fsync(md->dirfd) == -1) {
@@ -796,7 +798,7 @@ maildrop_prepare(void)
 #endif
 }
 
-/* Confined to the maildrop's directory from here on. */
+/* Confined to the maildrop file and its directory from here on. */
 static void
 maildrop_sandbox(struct maildrop *md)
 {
@@ -806,7 +808,7 @@ maildrop_sandbox(struct maildrop *md)
 	if ((slash = strrchr(dir, '/')) == NULL)
 		fatalx("maildrop path is not absolute");
 	slash[slash == dir ? 1 : 0] = '\0';
-	sandbox_maildrop(dir, 0);
+	sandbox_maildrop_file(dir, md->path);
 }
 
 void

@@ -587,7 +587,7 @@ monitor_clear_dead_lock(struct monitor *mon, pid_t dead)
 		close(mon->userlock_fd);
 		proc_setname("maildrop");
 		priv_drop(NULL, mon->user.uid, mon->user.gid, 1);
-		sandbox_maildrop(mon->maildrop_dir, 0);
+		sandbox_maildrop_file(mon->maildrop_dir, mon->maildrop);
 		if ((dirfd = open(mon->maildrop_dir, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) != -1 &&
 		    dotlock_remove_dead(dirfd, mon->maildrop_name, dead))

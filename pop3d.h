@@ -551,9 +551,13 @@ void	 test_pause(const char *);
  * calls on the descriptors it has; fatal on failure. */
 void	 sandbox_session(void);
 /* sandbox_maildrop: confines the maildrop process to its loop's system
- * calls and to files in directory dir (the Maildir itself when maildir
- * is set); fatal on failure. */
+ * calls and to the tree of directory dir, a Maildir (maildir must be
+ * set: an mbox takes sandbox_maildrop_file); fatal on failure. */
 void	 sandbox_maildrop(const char *, int);
+/* sandbox_maildrop_file: the same for the mbox file mbox in directory
+ * dir: that file (and a journal of it already there) may be read and
+ * written; in dir, other files created, written, removed, not read. */
+void	 sandbox_maildrop_file(const char *, const char *);
 #ifdef POP3D_TEST_HOOKS
 /* sandbox_test_escape: test builds: what POP3D_TEST_SANDBOX_ESCAPE and
  * POP3D_TEST_OPEN_PROBE ask process who to try once it is sandboxed. */

@@ -8,11 +8,14 @@
 #include <sys/types.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,24 @@
 #define SECCOMP_ARCH	AUDIT_ARCH_AARCH64
 #elif defined(__i386__)
 #define SECCOMP_ARCH	AUDIT_ARCH_I386
+void
+sandbox_maildrop_file(const char *dir, const char *mbox)
+{
+	char	 journal[PATH_MAX];
+
+	/* as Landlock: the directory's other files may be written, not read */
+	if (unveil(dir, "wc") == -1 || unveil(mbox, "rw") == -1)
+		fatal("unveil");
+	if ((size_t)snprintf(journal, sizeof(journal), "%s%s", mbox,
+	    JOURNAL_SUFFIX) < sizeof(journal) &&
+	    access(journal, F_OK) == 0 && unveil(journal, "rw") == -1)
+		fatal("unveil");
+	if (unveil(NULL, NULL) == -1)
+		fatal("unveil");
+	if (pledge("stdio rpath wpath cpath flock sendfd recvfd", NULL) == -1)
+		fatal("pledge");
+}
+
 #else
 #error "sandbox.c: add this architecture's AUDIT_ARCH_ value"
 #endif
@@ -287,20 +308,90 @@ sandbox_seccomp(const struct sock_filter *filter, size_t len)
 		fatal("seccomp");
 }
 
+/* Rights newer than the headers of the oldest system pop3d builds on. */
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER	(1ULL << 13)	/* ABI 2 */
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE	(1ULL << 14)	/* ABI 3 */
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV	(1ULL << 15)	/* ABI 5 */
+#endif
+
+#define LL_FILE_RW	(LANDLOCK_ACCESS_FS_READ_FILE |			\
+			    LANDLOCK_ACCESS_FS_WRITE_FILE |		\
+			    LANDLOCK_ACCESS_FS_TRUNCATE)
+
+/* Every file system right this kernel knows: all are refused unless a
+ * rule grants them. */
+static uint64_t
+landlock_handled(int abi)
+{
+	uint64_t	 all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+
+	if (abi >= 2)
+		all |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		all |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	if (abi >= 5)
+		all |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	return all;
+}
+
 /*
- * Landlock: from now on only the maildrop's directory, for the file
- * operations the maildrop process does.  Skipped where the kernel lacks
- * it (the seccomp filter still holds).  A Maildir is read, and its files
- * unlinked and moved from new/ to cur/ (REFER: before ABI 2 the kernel
- * refuses such moves, and seen marking fails, logged); nothing in it is
- * written.
+ * Grants access (within what the ruleset handles) to path: a directory
+ * and what is beneath it, or, with file set, that regular file alone
+ * and only if it exists now.
  */
 static void
-sandbox_landlock(const char *dir, int maildir)
+landlock_allow(int rfd, uint64_t handled, const char *path, int file,
+    uint64_t access)
+{
+	struct landlock_path_beneath_attr rule;
+	struct stat			 st;
+	int				 fd;
+
+	fd = open(path, O_PATH | O_CLOEXEC | (file ? O_NOFOLLOW : O_DIRECTORY));
+	if (fd == -1 || fstat(fd, &st) == -1 || (file && !S_ISREG(st.st_mode))) {
+		/* nothing to allow: every access to it is refused */
+		log_debug("Landlock: %s: %s", path, fd == -1 ? strerror(errno) :
+		    "not a regular file");
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	memset(&rule, 0, sizeof(rule));
+	rule.allowed_access = access & handled;
+	rule.parent_fd = fd;
+	if (syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH,
+	    &rule, 0) == -1)
+		fatal("landlock_add_rule %s", path);
+	close(fd);
+}
+
+/*
+ * Landlock: from now on only the maildrop's files, for the operations
+ * the maildrop process does on them.  With mbox set, dir is the
+ * directory of the mbox file mbox: that file may be read and written;
+ * in the directory, files may be listed, created, written and removed,
+ * for the dot-lock and the journal, which do not exist yet and so
+ * cannot have rules of their own (a file created without the right to
+ * write it stays behind empty: a dot-lock must hold its pid); no other
+ * file may be read.  A journal left by an interrupted commit, and a
+ * dot-lock, that are there now may be read.  Without mbox, dir is a Maildir: read, and its
+ * files unlinked and moved from new/ to cur/ (REFER: before ABI 2 the
+ * kernel refuses such moves, and seen marking fails, logged); nothing
+ * in it is written.  Skipped where the kernel lacks Landlock (the
+ * seccomp filter still holds).
+ */
+static void
+sandbox_landlock(const char *dir, const char *mbox)
 {
 	struct landlock_ruleset_attr	 attr;
-	struct landlock_path_beneath_attr rule;
-	int				 abi, rfd, dfd;
+	char				 path[PATH_MAX];
+	uint64_t			 handled;
+	int				 abi, rfd;
 
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
 	    LANDLOCK_CREATE_RULESET_VERSION);
@@ -310,44 +401,30 @@ sandbox_landlock(const char *dir, int maildir)
 		return;
 	}
 	memset(&attr, 0, sizeof(attr));
-	attr.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE |
-	    LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
-	    LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
-	    LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-	    LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-	    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
-	    LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
-	memset(&rule, 0, sizeof(rule));
-	rule.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE |
-	    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-	    LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG;
-	if (maildir)
-		rule.allowed_access &= ~LANDLOCK_ACCESS_FS_WRITE_FILE;
-#ifdef LANDLOCK_ACCESS_FS_REFER
-	if (maildir && abi >= 2) {
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-		rule.allowed_access |= LANDLOCK_ACCESS_FS_REFER;
-	}
-#endif
-#ifdef LANDLOCK_ACCESS_FS_TRUNCATE
-	if (abi >= 3) {
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
-		if (!maildir)
-			rule.allowed_access |= LANDLOCK_ACCESS_FS_TRUNCATE;
-	}
-#endif
+	attr.handled_access_fs = handled = landlock_handled(abi);
 	if ((rfd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr),
 	    0)) == -1)
 		fatal("landlock_create_ruleset");
-	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		/* nothing to allow: every file access is refused */
-		log_debug("%s: %s", dir, strerror(errno));
-	} else {
-		rule.parent_fd = dfd;
-		if (syscall(SYS_landlock_add_rule, rfd,
-		    LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == -1)
-			fatal("landlock_add_rule");
-		close(dfd);
+	if (mbox == NULL)
+		landlock_allow(rfd, handled, dir, 0,
+		    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+		    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+		    LANDLOCK_ACCESS_FS_REFER);
+	else {
+		landlock_allow(rfd, handled, dir, 0,
+		    LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+		    LANDLOCK_ACCESS_FS_REMOVE_FILE |
+		    LANDLOCK_ACCESS_FS_WRITE_FILE);
+		landlock_allow(rfd, handled, mbox, 1, LL_FILE_RW);
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", mbox,
+		    JOURNAL_SUFFIX) < sizeof(path))
+			landlock_allow(rfd, handled, path, 1, LL_FILE_RW);
+		/* a dot-lock already there: whose pid it holds tells if its
+		 * holder is dead (one made later is judged by its age) */
+		if ((size_t)snprintf(path, sizeof(path), "%s.lock", mbox) <
+		    sizeof(path))
+			landlock_allow(rfd, handled, path, 1,
+			    LANDLOCK_ACCESS_FS_READ_FILE);
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    syscall(SYS_landlock_restrict_self, rfd, 0) == -1)
@@ -369,13 +446,21 @@ sandbox_maildrop(const char *dir, int maildir)
 {
 	if (sandbox_disabled())
 		return;
-	sandbox_landlock(dir, maildir);
-	if (maildir)
-		sandbox_seccomp(maildir_filter,
-		    sizeof(maildir_filter) / sizeof(maildir_filter[0]));
-	else
-		sandbox_seccomp(maildrop_filter,
-		    sizeof(maildrop_filter) / sizeof(maildrop_filter[0]));
+	if (!maildir)
+		fatalx("sandbox_maildrop: an mbox takes sandbox_maildrop_file");
+	sandbox_landlock(dir, NULL);
+	sandbox_seccomp(maildir_filter,
+	    sizeof(maildir_filter) / sizeof(maildir_filter[0]));
+}
+
+void
+sandbox_maildrop_file(const char *dir, const char *mbox)
+{
+	if (sandbox_disabled())
+		return;
+	sandbox_landlock(dir, mbox);
+	sandbox_seccomp(maildrop_filter,
+	    sizeof(maildrop_filter) / sizeof(maildrop_filter[0]));
 }
 
 #elif defined(__OpenBSD__)

@@ -504,3 +504,34 @@ class Secrets(ChildCase, TlsCase):
             self.assertEqual([k for k, v in needles.items() if v in held], [],
                              "the %s process holds the key" % name)
         self.quit(c)
+
+
+class Landlock(ChildCase):
+    """-m %h/mbox: the maildrop process may read its mbox, and no other
+    file of the directory it is in, nor below it."""
+
+    def test_only_the_mbox_readable_in_its_directory(self):
+        uid, gid = pt.USERS["alice"][1], pt.USERS["alice"][2]
+        home = self.env.new_dir("home", 0o700, uid, gid)
+        sub = os.path.join(home, "sub")
+        os.mkdir(sub, 0o700)
+        os.chown(sub, uid, gid)
+        secrets = [os.path.join(home, "secret"), os.path.join(sub, "secret")]
+        for path in secrets:
+            pt.write_mailbox(path, b"the user's own file\n")
+        mbox = os.path.join(home, "alice")
+        pt.write_mailbox(mbox, plain_mbox(3))
+        probe = secrets + [mbox]
+        srv = self.crash_server({"POP3D_TEST_OPEN_PROBE": ":".join(probe)},
+                                maildrop=os.path.join(home, "%u"))
+        c = self.login()
+        # it still does its work there: dot-lock, journal, commit
+        self.assertEqual(c.cmd("DELE 2"), "+OK message 2 deleted")
+        self.quit(c, "+OK pop3d signing off (2 messages left)")
+        log = srv.log()
+        for path in secrets:
+            self.assertIn("[maildrop] test build: open %s: Permission denied" % path, log)
+        # the control: the probe does open what it may
+        self.assertIn("[maildrop] test build: open %s: opened" % mbox, log)
+        self.assertEqual(sorted(os.listdir(home)), ["alice", "secret", "sub"])
+        self.assertEqual(len(pt.parse_mbox(pt.read_file(mbox))), 2)
