@@ -24,6 +24,11 @@ fi
 chown root:root /var/empty
 chmod 755 /var/empty
 
+# The index cache (-i), root's alone, as systemd's CacheDirectory= makes it.
+mkdir -p /var/cache/pop3d
+chown root:root /var/cache/pop3d
+chmod 755 /var/cache/pop3d
+
 # A mail user, a virtual password for it, and a mailbox of three messages.
 if ! getent passwd pop3demo >/dev/null; then
 	useradd --system --no-create-home --home-dir /nonexistent \
