@@ -422,14 +422,23 @@ def memory_holds(pid, needles):
             if fields[1][0] != "r" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
                 continue
             start, end = (int(x, 16) for x in fields[0].split("-"))
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except OSError:
-                continue
-            for n in needles:
-                if n in data:
-                    found.add(n)
+            # in chunks, overlapping by the longest needle: a sanitizer
+            # build maps terabytes of shadow memory, mostly never touched
+            chunk, overlap = 1 << 24, max(len(n) for n in needles)
+            pos = start
+            while pos < end:
+                try:
+                    mem.seek(pos)
+                    data = mem.read(min(chunk + overlap, end - pos))
+                except (OSError, MemoryError):
+                    data = b""
+                for n in needles:
+                    if n in data:
+                        found.add(n)
+                pos += chunk
+                if end - start > (1 << 32) and not data.strip(b"\0"):
+                    # an untouched region of shadow memory: skip a lot
+                    pos += chunk * 63
     return found
 
 
