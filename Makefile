@@ -13,6 +13,7 @@ SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	sandbox.c
 SRCS+=	mbox.c
+SRCS+=	xform.c
 SRCS+=	index.c
 SRCS+=	ipc.c
 SRCS+=	log.c
@@ -94,13 +95,13 @@ pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h
 
 ${OBJS}: pop3d.h params.h auth.h
 
-tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c compat/strlcpy.o
+tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c xform.c compat/strlcpy.o
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c \
 	    compat/strlcpy.o ${LDLIBS}
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o index.o sasl.o proxy.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o xform.o index.o sasl.o proxy.o compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \

@@ -147,6 +147,10 @@ int	 mbox_scan_resume(int, off_t, off_t, const uint64_t *,
 /* mbox_strerror: a short text for an enum mbox_error. */
 const char *mbox_strerror(int);
 
+/* have_avx2: whether this CPU runs the AVX2 kernels of mbox.c and xform.c
+ * (x86-64 only). */
+int	 have_avx2(void);
+
 /*
  * index.c: the per-user index cache of the mailbox in -i dir, read as
  * untrusted input: anything wrong with it is "no index", never an error.

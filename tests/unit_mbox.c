@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../mbox.c"
+#include "../xform.c"
 #include "unit.h"
 
 #define LEN(s)	(sizeof(s) - 1)
