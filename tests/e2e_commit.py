@@ -752,7 +752,15 @@ class RandomKill(CommitCase):
         commit_time = None
         report = []
         try:
-            for rnd in range(self.ROUNDS):
+            # ROUNDS rounds, and more while the preconditions asserted at
+            # the end are not met yet: a loaded machine delivers less and
+            # hits fewer commits in the same number of rounds
+            rnd = -1
+            while True:
+                rnd += 1
+                if rnd >= self.ROUNDS and (rnd >= 3 * self.ROUNDS or (
+                        len(delivered) >= 20 and kills_mid_commit >= 3)):
+                    break
                 c = self.login_retry(srv, user)
                 now = locked_read(path)
                 parsed = pt.parse_mbox(now)
