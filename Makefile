@@ -6,6 +6,7 @@ SRCS+=	monitor.c
 SRCS+=	priv.c
 SRCS+=	auth.c
 SRCS+=	session.c
+SRCS+=	msgtab.c
 SRCS+=	sasl.c
 SRCS+=	maildrop.c
 SRCS+=	maildir.c
@@ -103,9 +104,10 @@ tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c xform.c compat/strlcpy.o
 # functions, and link what it calls.
 TESTLIBS=	tls.o ipc.o log.o mbox.o xform.o index.o sasl.o proxy.o compat/strlcpy.o
 
-tests/unit_session: tests/unit_session.c tests/unit.h session.c ${TESTLIBS}
+tests/unit_session: tests/unit_session.c tests/unit.h session.c msgtab.o \
+    ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_session.c \
-	    ${TESTLIBS} ${LDLIBS}
+	    msgtab.o ${TESTLIBS} ${LDLIBS}
 
 tests/unit_auth: tests/unit_auth.c tests/unit.h auth.c ${TESTLIBS}
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_auth.c \

@@ -494,6 +494,55 @@ ssize_t	 base64_decode(const char *, unsigned char *, size_t);
  * be empty or the user; returns 0, or -1 if malformed. */
 int	 sasl_plain_parse(unsigned char *, size_t, char **, char **);
 
+/* msgtab.c: the session's compact table of the messages. */
+struct msg_rec;
+struct msg_wide;
+struct msgtab {
+	struct msg_rec	*recs;
+	size_t		 count;
+	size_t		 cap;
+	struct msg_wide	*wide;		/* lengths of 4 GB and more */
+	size_t		 nwide;
+	size_t		 widecap;
+	char		*pool;		/* UIDLs not of 32 hex digits */
+	size_t		 poollen;
+	size_t		 poolcap;
+	unsigned char	*deleted;	/* bits, by message index */
+	unsigned char	*whole;		/* bits: retrieved whole */
+	int		 maildir;	/* a descriptor per message */
+};
+
+/* msgtab_valid: 1 if the index entry from the maildrop process is
+ * consistent (offsets, sizes, a UIDL of 1 to 70 printable octets). */
+int	 msgtab_valid(const struct mbox_msg *);
+/* msgtab_add: appends a valid entry; -1 if invalid or one too many;
+ * fatal if out of memory. */
+int	 msgtab_add(struct msgtab *, const struct mbox_msg *);
+/* msgtab_receive: reads the index from the maildrop process on fd into
+ * the table; returns 1 when it is all in (m->fd the mailbox, -1: none),
+ * 0 if the maildrop refused (m is its IPC_MAILDROP_ERR), -1 if it is
+ * gone; fatal on anything malformed. */
+int	 msgtab_receive(struct msgtab *, int, struct ipc_msg *);
+/* msgtab_reset: clears every deletion mark (RSET). */
+void	 msgtab_reset(struct msgtab *);
+/* msgtab_span: the offset and length of message i's served bytes. */
+void	 msgtab_span(const struct msgtab *, size_t, off_t *, off_t *);
+/* msgtab_size: the octets RETR of message i sends before dot-stuffing. */
+off_t	 msgtab_size(const struct msgtab *, size_t);
+/* msgtab_uidl: message i's UIDL written into buf (UIDL_SIZE bytes);
+ * returns buf. */
+const char *msgtab_uidl(const struct msgtab *, size_t, char *);
+/* msgtab_marked: whether bit i of a mark array is set. */
+int	 msgtab_marked(const unsigned char *, size_t);
+/* msgtab_mark: sets bit i of a mark array. */
+void	 msgtab_mark(unsigned char *, size_t);
+/* msgtab_totals: the number and octets of the messages not deleted. */
+void	 msgtab_totals(const struct msgtab *, size_t *, long long *);
+/* msgtab_send_marks: sends the indexes of the marked messages to fd as
+ * messages of type, in batches; fatal on failure. */
+void	 msgtab_send_marks(const struct msgtab *, int, uint32_t,
+	    const unsigned char *);
+
 /* session.c */
 /* session_main: runs the session process over fds 0/1; never returns. */
 void	 session_main(struct pop3d_conf *, int) __attribute__((noreturn));

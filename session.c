@@ -29,7 +29,6 @@ struct session {
 	int			 monitor_fd;
 	int			 maildrop_fd;
 	int			 mailbox_fd;	/* read-only; -1: empty */
-	int			 maildir;	/* a descriptor per message */
 	char			 user[MAX_USER + 1];
 	int			 have_user;	/* USER given, PASS awaited */
 	int			 sasl_pending;	/* AUTH PLAIN awaits a line */
@@ -41,12 +40,8 @@ struct session {
 	int			 grace;		/* seconds to log in */
 	int			 proxy_tls;	/* a trusted proxy ended TLS */
 	int			 cleartext_logged;
-	struct mbox_msg		*msgs;
-	size_t			 count;
-	size_t			 cap;		/* msgs allocated */
-	unsigned char		*deleted;
+	struct msgtab		 msgs;
 	size_t			 ndeleted;
-	unsigned char		*whole;		/* retrieved whole (Maildir) */
 	size_t			 retrieved;
 	long long		 retrieved_octets;
 };
@@ -300,28 +295,6 @@ cmd_user(struct session *s, int argc, char **argv)
 	return 0;
 }
 
-/* A message index entry from the maildrop process, checked before use. */
-static int
-session_valid_msg(const struct mbox_msg *m)
-{
-	size_t	 i, len;
-
-	if (m->from == MSG_OWN_FILE ? m->off != 0 : m->from < 0 ||
-	    m->off <= m->from)
-		return 0;
-	if (m->len < 0 ||
-	    m->size < m->len || m->size > 2 * m->len + 2 ||
-	    m->off > MAX_MAILDROP_SIZE || m->len > MAX_MAILDROP_SIZE)
-		return 0;
-	len = strnlen(m->uidl, sizeof(m->uidl));
-	if (len == 0 || len > 70 || len == sizeof(m->uidl))
-		return 0;
-	for (i = 0; i < len; i++)
-		if (m->uidl[i] < 0x21 || m->uidl[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 /* Tells the client why the maildrop cannot be used, from the maildrop
  * process's IPC_MAILDROP_ERR or IPC_COMMIT_ERR. */
 static void
@@ -352,79 +325,18 @@ static void
 session_receive_index(struct session *s)
 {
 	static struct ipc_msg	 m;
-	struct mbox_msg		*msgs;
-	size_t			 n, i, cap;
 
-	for (;;) {
-		if (ipc_recv(s->maildrop_fd, PROC_MAILDROP, &m) != 1) {
-			/* it died: the client still gets an answer */
-			reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try "
-			    "again later");
-			session_end(s, "maildrop-failed");
-		}
-		if (m.type == IPC_MAILDROP_ERR) {
-			session_maildrop_error(s, &m);
-			session_end(s, "maildrop-refused");
-		}
-		if (m.type == IPC_READY && m.len == 0)
-			break;
-		if (m.type != IPC_INDEX || m.fd != -1 || m.len == 0 ||
-		    m.len % sizeof(struct mbox_msg) != 0)
-			fatalx("invalid index from maildrop");
-		n = m.len / sizeof(struct mbox_msg);
-		if (s->count + n > MAX_MESSAGES)
-			fatalx("index too large from maildrop");
-		/* doubling: a batch at a time would copy the index each time */
-		if (s->count + n > s->cap) {
-			cap = s->cap < 1024 ? 1024 : 2 * s->cap;
-			if (cap < s->count + n)
-				cap = s->count + n;
-			if (cap > MAX_MESSAGES)
-				cap = MAX_MESSAGES;
-			if ((msgs = reallocarray(s->msgs, cap, sizeof(*msgs))) ==
-			    NULL)
-				fatal("index");
-			s->msgs = msgs;
-			s->cap = cap;
-		}
-		memcpy(s->msgs + s->count, m.data, m.len);
-		for (i = s->count; i < s->count + n; i++)
-			if (!session_valid_msg(&s->msgs[i]))
-				fatalx("invalid index entry from maildrop");
-		s->count += n;
-	}
-	/* a Maildir's messages come one by one, never with the index */
-	s->maildir = s->count > 0 && s->msgs[0].from == MSG_OWN_FILE;
-	for (i = 0; i < s->count; i++)
-		if ((s->msgs[i].from == MSG_OWN_FILE) != s->maildir)
-			fatalx("invalid index entry from maildrop");
-	if (s->maildir && m.fd != -1)
-		fatalx("mailbox descriptor for a Maildir from maildrop");
-	if (m.fd == -1 && s->count > 0 && !s->maildir)
-		fatalx("no mailbox descriptor from maildrop");
-	if (m.fd != -1 && s->count == 0) {
-		close(m.fd);	/* an empty file: nothing to read */
-		m.fd = -1;
+	switch (msgtab_receive(&s->msgs, s->maildrop_fd, &m)) {
+	case -1:
+		/* it died: the client still gets an answer */
+		reply(s, "-ERR [SYS/TEMP] maildrop unavailable, try again "
+		    "later");
+		session_end(s, "maildrop-failed");
+	case 0:
+		session_maildrop_error(s, &m);
+		session_end(s, "maildrop-refused");
 	}
 	s->mailbox_fd = m.fd;
-	if ((s->deleted = calloc(s->count + 1, 1)) == NULL ||
-	    (s->whole = calloc(s->count + 1, 1)) == NULL)
-		fatal("index");
-}
-
-static void
-session_totals(struct session *s, size_t *count, long long *octets)
-{
-	size_t	 i;
-
-	*count = 0;
-	*octets = 0;
-	for (i = 0; i < s->count; i++) {
-		if (s->deleted[i])
-			continue;
-		(*count)++;
-		*octets += s->msgs[i].size;
-	}
 }
 
 /*
@@ -493,7 +405,7 @@ session_login(struct session *s, const char *user, const char *pass)
 	session_receive_index(s);
 	s->state = S_TRANSACTION;
 	s->io.limit = 0;	/* logged in: only -t from now on */
-	session_totals(s, &count, &octets);
+	msgtab_totals(&s->msgs, &count, &octets);
 	reply(s, "+OK maildrop has %zu message%s (%lld octets)", count,
 	    PLURAL(count), octets);
 	return 0;
@@ -573,11 +485,11 @@ cmd_auth(struct session *s, int argc, char **argv)
 }
 
 /*
- * The message named by arg: 0 and a reply sent (counted as a bad command
- * with *bad) if it is not a live message.
+ * The number of the message named by arg: 0 and a reply sent (counted as
+ * a bad command with *bad) if it is not a live message.
  */
-static struct mbox_msg *
-session_msg(struct session *s, const char *arg, uint32_t *num, int *bad)
+static uint32_t
+session_msg(struct session *s, const char *arg, int *bad)
 {
 	uint32_t	 n;
 
@@ -585,18 +497,17 @@ session_msg(struct session *s, const char *arg, uint32_t *num, int *bad)
 	if ((n = parse_number(arg, UINT32_MAX)) == 0) {
 		reply(s, "-ERR invalid message number");
 		*bad = 1;
-		return NULL;
+		return 0;
 	}
-	if (n > s->count) {
+	if (n > s->msgs.count) {
 		reply(s, "-ERR no such message");
-		return NULL;
+		return 0;
 	}
-	if (s->deleted[n - 1]) {
+	if (msgtab_marked(s->msgs.deleted, n - 1)) {
 		reply(s, "-ERR message %u is deleted", n);
-		return NULL;
+		return 0;
 	}
-	*num = n;
-	return &s->msgs[n - 1];
+	return n;
 }
 
 static int
@@ -616,7 +527,7 @@ cmd_stat(struct session *s, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	session_totals(s, &count, &octets);
+	msgtab_totals(&s->msgs, &count, &octets);
 	reply(s, "+OK %zu %lld", count, octets);
 	return 0;
 }
@@ -625,34 +536,37 @@ cmd_stat(struct session *s, int argc, char **argv)
 static int
 session_listing(struct session *s, int argc, char **argv, int uidl)
 {
-	struct mbox_msg	*m;
-	size_t		 i, count;
-	long long	 octets;
-	uint32_t	 n;
-	int		 bad;
+	const struct msgtab	*t = &s->msgs;
+	char			 id[UIDL_SIZE];
+	size_t			 i, count;
+	long long		 octets;
+	uint32_t		 n;
+	int			 bad;
 
 	if (argc == 1) {
-		if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+		if ((n = session_msg(s, argv[0], &bad)) == 0)
 			return bad ? -1 : 0;
 		if (uidl)
-			reply(s, "+OK %u %s", n, m->uidl);
+			reply(s, "+OK %u %s", n, msgtab_uidl(t, n - 1, id));
 		else
-			reply(s, "+OK %u %lld", n, (long long)m->size);
+			reply(s, "+OK %u %lld", n,
+			    (long long)msgtab_size(t, n - 1));
 		return 0;
 	}
-	session_totals(s, &count, &octets);
+	msgtab_totals(&s->msgs, &count, &octets);
 	if (uidl)
 		reply(s, "+OK unique-id listing follows");
 	else
 		reply(s, "+OK %zu message%s (%lld octets)", count,
 		    PLURAL(count), octets);
-	for (i = 0; i < s->count; i++) {
-		if (s->deleted[i])
+	for (i = 0; i < t->count; i++) {
+		if (msgtab_marked(t->deleted, i))
 			continue;
 		if (uidl)
-			reply(s, "%zu %s", i + 1, s->msgs[i].uidl);
+			reply(s, "%zu %s", i + 1, msgtab_uidl(t, i, id));
 		else
-			reply(s, "%zu %lld", i + 1, (long long)s->msgs[i].size);
+			reply(s, "%zu %lld", i + 1,
+			    (long long)msgtab_size(t, i));
 	}
 	reply(s, ".");
 	return 0;
@@ -671,20 +585,20 @@ cmd_uidl(struct session *s, int argc, char **argv)
 }
 
 /*
- * Streams a message from the mailbox descriptor straight into the output
+ * Streams message n from the mailbox descriptor straight into the output
  * buffer through the transform; body_lines as for xform_init.
  */
 static void
-session_stream(struct session *s, const struct mbox_msg *m, int fd,
-    long long body_lines)
+session_stream(struct session *s, uint32_t num, int fd, long long body_lines)
 {
 	static char	 in[MAILBOX_READ_BUFFER];
 	struct xform	 x;
-	off_t		 pos = m->off, left = m->len;
+	off_t		 pos, left;
 	size_t		 want, done, chunk, used, room;
 	ssize_t		 n;
 	char		*out;
 
+	msgtab_span(&s->msgs, num - 1, &pos, &left);
 	xform_init(&x, 1, body_lines);
 	while (left > 0 && !x.done) {
 		want = left < (off_t)sizeof(in) ? (size_t)left : sizeof(in);
@@ -728,7 +642,7 @@ session_open_msg(struct session *s, uint32_t n)
 	static struct ipc_msg	 m;
 	uint32_t		 i = n - 1;
 
-	if (!s->maildir)
+	if (!s->msgs.maildir)
 		return s->mailbox_fd;
 	if (ipc_send(s->maildrop_fd, IPC_OPEN_MSG, &i, sizeof(i), -1) == -1)
 		fatal("send to maildrop");
@@ -749,40 +663,40 @@ session_open_msg(struct session *s, uint32_t n)
 static void
 session_close_msg(struct session *s, int fd)
 {
-	if (s->maildir)
+	if (s->msgs.maildir)
 		close(fd);
 }
 
 static int
 cmd_retr(struct session *s, int argc, char **argv)
 {
-	struct mbox_msg	*m;
+	off_t		 size;
 	uint32_t	 n;
 	int		 bad, fd;
 
 	(void)argc;
-	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+	if ((n = session_msg(s, argv[0], &bad)) == 0)
 		return bad ? -1 : 0;
 	if ((fd = session_open_msg(s, n)) == -1)
 		return 0;
-	reply(s, "+OK %lld octets", (long long)m->size);
-	session_stream(s, m, fd, -1);
+	size = msgtab_size(&s->msgs, n - 1);
+	reply(s, "+OK %lld octets", (long long)size);
+	session_stream(s, n, fd, -1);
 	session_close_msg(s, fd);
-	s->whole[n - 1] = 1;
+	msgtab_mark(s->msgs.whole, n - 1);
 	s->retrieved++;
-	s->retrieved_octets += m->size;
+	s->retrieved_octets += size;
 	return 0;
 }
 
 static int
 cmd_top(struct session *s, int argc, char **argv)
 {
-	struct mbox_msg	*m;
 	uint32_t	 n, lines;
 	int		 bad, fd;
 
 	(void)argc;
-	if ((m = session_msg(s, argv[0], &n, &bad)) == NULL)
+	if ((n = session_msg(s, argv[0], &bad)) == 0)
 		return bad ? -1 : 0;
 	if (parse_uint(argv[1], &lines) == -1) {
 		reply(s, "-ERR invalid number of lines");
@@ -791,7 +705,7 @@ cmd_top(struct session *s, int argc, char **argv)
 	if ((fd = session_open_msg(s, n)) == -1)
 		return 0;
 	reply(s, "+OK top of message follows");
-	session_stream(s, m, fd, lines);
+	session_stream(s, n, fd, lines);
 	session_close_msg(s, fd);
 	return 0;
 }
@@ -803,9 +717,9 @@ cmd_dele(struct session *s, int argc, char **argv)
 	int		 bad;
 
 	(void)argc;
-	if (session_msg(s, argv[0], &n, &bad) == NULL)
+	if ((n = session_msg(s, argv[0], &bad)) == 0)
 		return bad ? -1 : 0;
-	s->deleted[n - 1] = 1;
+	msgtab_mark(s->msgs.deleted, n - 1);
 	s->ndeleted++;
 	reply(s, "+OK message %u deleted", n);
 	return 0;
@@ -819,36 +733,12 @@ cmd_rset(struct session *s, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	memset(s->deleted, 0, s->count);
+	msgtab_reset(&s->msgs);
 	s->ndeleted = 0;
-	session_totals(s, &count, &octets);
+	msgtab_totals(&s->msgs, &count, &octets);
 	reply(s, "+OK maildrop has %zu message%s (%lld octets)", count,
 	    PLURAL(count), octets);
 	return 0;
-}
-
-/* Sends the indexes of the messages marked in marks, in batches. */
-static void
-session_send_marks(struct session *s, uint32_t type,
-    const unsigned char *marks)
-{
-	uint32_t	 batch[IPC_MAX_PAYLOAD / sizeof(uint32_t)];
-	size_t		 i, n = 0;
-
-	for (i = 0; i < s->count; i++) {
-		if (!marks[i])
-			continue;
-		batch[n++] = i;
-		if (n == sizeof(batch) / sizeof(batch[0]) || i + 1 == s->count) {
-			if (ipc_send(s->maildrop_fd, type, batch,
-			    n * sizeof(batch[0]), -1) == -1)
-				fatal("send to maildrop");
-			n = 0;
-		}
-	}
-	if (n > 0 && ipc_send(s->maildrop_fd, type, batch,
-	    n * sizeof(batch[0]), -1) == -1)
-		fatal("send to maildrop");
 }
 
 /* QUIT in TRANSACTION: the maildrop process commits the deletions (and
@@ -859,13 +749,15 @@ session_update(struct session *s)
 	static struct ipc_msg	 m;
 	uint32_t		 left;
 
-	session_send_marks(s, IPC_DELETE, s->deleted);
-	if (s->maildir)
-		session_send_marks(s, IPC_SEEN, s->whole);
+	msgtab_send_marks(&s->msgs, s->maildrop_fd, IPC_DELETE,
+	    s->msgs.deleted);
+	if (s->msgs.maildir)
+		msgtab_send_marks(&s->msgs, s->maildrop_fd, IPC_SEEN,
+		    s->msgs.whole);
 	if (ipc_send(s->maildrop_fd, IPC_COMMIT, NULL, 0, -1) == -1)
 		fatal("send to maildrop");
 	if (ipc_recv(s->maildrop_fd, PROC_MAILDROP, &m) != 1) {
-		if (s->maildir)
+		if (s->msgs.maildir)
 			reply(s, "-ERR [SYS/TEMP] update of maildrop "
 			    "interrupted, some messages may not be deleted");
 		else
@@ -1030,7 +922,7 @@ session_end(struct session *s, const char *why)
 		log_info("logout user=%s retrieved=%zu octets=%lld deleted=%zu "
 		    "left=%zu tls=%s%s%s%s%s", s->user, s->retrieved,
 		    s->retrieved_octets, s->quit ? s->ndeleted : 0,
-		    s->count - (s->quit ? s->ndeleted : 0), session_tls(s),
+		    s->msgs.count - (s->quit ? s->ndeleted : 0), session_tls(s),
 		    why != NULL ? " reason=" : "", q, why != NULL ? why : "", q);
 	else if (why != NULL)
 		log_info("session ended before login reason=%s%s%s tls=%s", q,

@@ -1,7 +1,8 @@
 /*
  * unit_session.c: the session process's parsers: numbers, verbs and
- * arguments, strict base64, SASL PLAIN, and the checks on index entries
- * from the maildrop process.  session.c is included so that its static
+ * arguments, strict base64, SASL PLAIN, the checks on index entries
+ * from the maildrop process, and the compact message table giving back
+ * every entry as it came.  session.c is included so that its static
  * functions can be tested as they are.
  */
 #include "../session.c"
@@ -168,24 +169,86 @@ test_valid_msg(void)
 	m.len = 5;
 	m.size = 7;
 	strlcpy(m.uidl, "abc", sizeof(m.uidl));
-	CHECK(session_valid_msg(&m));
+	CHECK(msgtab_valid(&m));
 	m.size = 4;
-	CHECK(!session_valid_msg(&m));	/* smaller than raw */
+	CHECK(!msgtab_valid(&m));	/* smaller than raw */
 	m.size = 13;
-	CHECK(!session_valid_msg(&m));	/* more than 2 * len + 2 */
+	CHECK(!msgtab_valid(&m));	/* more than 2 * len + 2 */
 	m.size = 7;
 	m.off = 0;
-	CHECK(!session_valid_msg(&m));	/* body before its From_ line */
+	CHECK(!msgtab_valid(&m));	/* body before its From_ line */
 	m.off = 10;
 	m.len = -1;
-	CHECK(!session_valid_msg(&m));
+	CHECK(!msgtab_valid(&m));
 	m.len = 5;
 	m.uidl[0] = '\0';
-	CHECK(!session_valid_msg(&m));
+	CHECK(!msgtab_valid(&m));
 	strlcpy(m.uidl, "a b", sizeof(m.uidl));
-	CHECK(!session_valid_msg(&m));
+	CHECK(!msgtab_valid(&m));
 	memset(m.uidl, 'x', sizeof(m.uidl));
-	CHECK(!session_valid_msg(&m));	/* not terminated */
+	CHECK(!msgtab_valid(&m));	/* not terminated */
+}
+
+/* Adds an entry to t and checks that the table gives it back. */
+static void
+check_roundtrip(struct msgtab *t, off_t off, off_t len, off_t size,
+    const char *uidl)
+{
+	struct mbox_msg	 m;
+	char		 id[UIDL_SIZE];
+	off_t		 o, l;
+	size_t		 i = t->count;
+
+	memset(&m, 0, sizeof(m));
+	m.from = off - 1;
+	m.off = off;
+	m.len = len;
+	m.size = size;
+	strlcpy(m.uidl, uidl, sizeof(m.uidl));
+	CHECK(msgtab_add(t, &m) == 0);
+	CHECK(t->count == i + 1);
+	msgtab_span(t, i, &o, &l);
+	CHECK(o == off && l == len);
+	CHECK(msgtab_size(t, i) == size);
+	CHECK(strcmp(msgtab_uidl(t, i, id), uidl) == 0);
+}
+
+static void
+test_msgtab(void)
+{
+	static struct msgtab	 t;
+	const off_t		 big = (off_t)5 << 30;	/* over 32 bits */
+	size_t			 i, count;
+	long long		 octets;
+
+	check_roundtrip(&t, 6, 100, 110, "0123456789abcdef0123456789abcdef");
+	check_roundtrip(&t, 200, 0, 0, "ffffffffffffffff0000000000000000");
+	/* not 32 lower-case hex digits: kept as text */
+	check_roundtrip(&t, 300, 5, 7, "0123456789abcdef0123456789abcdef.2");
+	check_roundtrip(&t, 400, 5, 7, "0123456789ABCDEF0123456789abcdef");
+	check_roundtrip(&t, 500, 5, 7, "0123456789abcdef0123456789abcde");
+	check_roundtrip(&t, 600, 5, 7, "1700000000.M1P2.host,S=5:2,S");
+	check_roundtrip(&t, 700, 5, 7, "x");
+	/* lengths a 32-bit field cannot hold */
+	check_roundtrip(&t, 800, big, 2 * big + 2, "a");
+	check_roundtrip(&t, MAX_MAILDROP_SIZE, big, big + ((off_t)1 << 32),
+	    "0123456789abcdef0123456789abcdef");
+	check_roundtrip(&t, 900, UINT32_MAX, UINT32_MAX, "b");
+	for (i = 0; i < 3000; i++)
+		check_roundtrip(&t, 1000 + i, i, i + i / 2, i % 2 ?
+		    "00112233445566778899aabbccddeeff" : "twin.1");
+	if ((t.deleted = calloc(t.count / 8 + 1, 1)) == NULL)
+		fatal("calloc");
+	msgtab_mark(t.deleted, 0);
+	msgtab_mark(t.deleted, 9);
+	CHECK(msgtab_marked(t.deleted, 0) && msgtab_marked(t.deleted, 9));
+	CHECK(!msgtab_marked(t.deleted, 1) && !msgtab_marked(t.deleted, 8));
+	msgtab_totals(&t, &count, &octets);
+	CHECK(count == t.count - 2);
+	msgtab_reset(&t);
+	CHECK(!msgtab_marked(t.deleted, 0) && !msgtab_marked(t.deleted, 9));
+	msgtab_totals(&t, &count, &octets);
+	CHECK(count == t.count);
 }
 
 int
@@ -198,5 +261,6 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_base64);
 	UNIT_RUN(test_sasl_plain);
 	UNIT_RUN(test_valid_msg);
+	UNIT_RUN(test_msgtab);
 	return unit_end();
 }
