@@ -12,7 +12,7 @@
  *	the rest	a mailbox
  *
  * Whatever it holds, an index that is read must give entries the session
- * accepts (session_valid_msg), in file order inside the indexed end, and
+ * accepts (msgtab_valid), in file order inside the indexed end, and
  * must write back to the same bytes, and so must a Maildir index read
  * from them; a mailbox checked against it must
  * give an index the session accepts, or none.  index.c is included for
@@ -51,7 +51,7 @@ check_entries(const struct mbox_index *idx)
 
 	FUZZ_CHECK(idx->count <= MAX_MESSAGES);
 	for (i = 0; i < idx->count; i++) {
-		FUZZ_CHECK(session_valid_msg(&idx->msgs[i]));
+		FUZZ_CHECK(msgtab_valid(&idx->msgs[i]));
 		FUZZ_CHECK(idx->msgs[i].off + idx->msgs[i].len <= idx->end);
 		if (i > 0)
 			FUZZ_CHECK(idx->msgs[i].from >= idx->msgs[i - 1].off +

@@ -12,8 +12,8 @@
  * on where they end.  Where each message is must follow the From_ lines
  * and the separator rule, its size must be what RETR sends before
  * dot-stuffing, its UIDL unique and printable, and each entry one the
- * session accepts from the maildrop (session.c is included for that
- * check, session_valid_msg).
+ * session accepts from the maildrop (msgtab_valid), which its compact
+ * table (msgtab.c) gives back as it came.
  */
 #include "../session.c"
 #include "fuzz.h"
@@ -134,15 +134,31 @@ check_same(const struct mbox_index *a, const struct mbox_index *b)
 	}
 }
 
+/* Adds m to the session's table, which must give it back as it came. */
+static void
+check_msgtab(struct msgtab *t, const struct mbox_msg *m)
+{
+	char	 id[UIDL_SIZE];
+	off_t	 off, len;
+
+	FUZZ_CHECK(msgtab_add(t, m) == 0);
+	msgtab_span(t, t->count - 1, &off, &len);
+	FUZZ_CHECK(off == m->off && len == m->len);
+	FUZZ_CHECK(msgtab_size(t, t->count - 1) == m->size);
+	FUZZ_CHECK(strcmp(msgtab_uidl(t, t->count - 1, id), m->uidl) == 0);
+}
+
 /* The index of the n bytes at b, against the rules. */
 static void
 check_index(const char *b, size_t n, const struct mbox_index *idx)
 {
+	struct msgtab		  t;
 	const struct mbox_msg	 *m;
 	const char		**uidl;
 	const char		 *lf;
 	size_t			 *from, count, i, j, len, next;
 
+	memset(&t, 0, sizeof(t));
 	FUZZ_CHECK(idx->end == (off_t)n);
 	FUZZ_CHECK((from = calloc(n / 5 + 1, sizeof(*from))) != NULL);
 	count = ref_froms(b, n, from);
@@ -167,8 +183,12 @@ check_index(const char *b, size_t n, const struct mbox_index *idx)
 		uidl[i] = m->uidl;
 
 		/* The maildrop hands this entry to the session as is. */
-		FUZZ_CHECK(session_valid_msg(m));
+		FUZZ_CHECK(msgtab_valid(m));
+		check_msgtab(&t, m);
 	}
+	free(t.recs);
+	free(t.wide);
+	free(t.pool);
 	qsort(uidl, count, sizeof(*uidl), uidl_order);
 	for (i = 1; i < count; i++)
 		FUZZ_CHECK(strcmp(uidl[i - 1], uidl[i]) != 0);
