@@ -416,17 +416,22 @@ def memory_holds(pid, needles):
     """The needles (bytes) found anywhere in the readable memory of pid,
     read as root through /proc/PID/mem."""
     found = set()
-    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read().splitlines()
+    with open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
             fields = line.split()
             if fields[1][0] != "r" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
                 continue
             start, end = (int(x, 16) for x in fields[0].split("-"))
-            # in chunks, overlapping by the longest needle: a sanitizer
-            # build maps terabytes of shadow memory, mostly never touched
+            if end - start >= (1 << 40) and len(fields) == 5:
+                # a sanitizer build's shadow memory: terabytes, mostly
+                # never touched, and it holds only the sanitizer's
+                # marks of the program's bytes, never the bytes
+                continue
+            # in chunks, overlapping by the longest needle
             chunk, overlap = 1 << 24, max(len(n) for n in needles)
-            pos = start
-            while pos < end:
+            for pos in range(start, end, chunk):
                 try:
                     mem.seek(pos)
                     data = mem.read(min(chunk + overlap, end - pos))
@@ -435,10 +440,6 @@ def memory_holds(pid, needles):
                 for n in needles:
                     if n in data:
                         found.add(n)
-                pos += chunk
-                if end - start > (1 << 32) and not data.strip(b"\0"):
-                    # an untouched region of shadow memory: skip a lot
-                    pos += chunk * 63
     return found
 
 
