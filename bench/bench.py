@@ -90,6 +90,7 @@ import argparse
 import base64
 import json
 import os
+import poplib
 import pwd
 import grp
 import hashlib
@@ -114,6 +115,10 @@ LOG_DIR = os.path.join(WORK, "logs")
 POPA3D_DIR = os.path.join(WORK, "popa3d")
 POPA3D_BIN = os.path.join(POPA3D_DIR, "root", "usr", "sbin", "popa3d")
 DOVECOT_DIR = os.path.join(WORK, "dovecot")
+INDEX_DIR = os.path.join(WORK, "index")        # pop3d -i, root's
+MAILDIR_DIR = os.path.join(WORK, "maildir")    # the Maildir case's copies
+# messages appended to the mailbox before each later login of the index case
+GROW = 3
 
 CERT = os.path.join(WORK, "cert.pem")
 KEY = os.path.join(WORK, "key.pem")
@@ -342,6 +347,60 @@ def gen_big(path, target, seed=2):
     os.rename(tmp, path)
 
 
+def gen_maildir(path, count, seed=3):
+    """A Maildir of COUNT messages of about 1 to 6 KB, nine in ten in cur/
+    (seen), the rest in new/, made as PATH.tmp and renamed."""
+    rng = random.Random(seed)
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for d in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(tmp, d))
+    for i in range(count):
+        name = maildir_name(i)
+        where = "new" if i % 10 == 9 else "cur"
+        if where == "cur":
+            name += ":2,S"
+        with open(os.path.join(tmp, where, name), "wb") as f:
+            f.write(headers(rng, i, b"md", b"maildir message %d" % i)
+                    .split(b"\n", 1)[1])
+            f.write(text_lines(rng, rng.randint(10, 80)))
+    os.rename(tmp, path)
+
+
+def maildir_name(i):
+    return "%d.M%06dP4242.bench.example" % (1767225600 + i * 37, i)
+
+
+def grown_message(i, kind):
+    """Message I of a mailbox of KIND, as appended between logins: an mbox
+    message (From_ line, blank line after) or, kind "md", a Maildir file."""
+    rng = random.Random(1000003 + i)
+    msg = headers(rng, i, kind, b"appended message %d" % i) + \
+        text_lines(rng, rng.randint(5, 40))
+    return msg.split(b"\n", 1)[1] if kind == b"md" else msg + b"\n"
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h
+            h.update(b)
+
+
+def maildir_files(path):
+    """{new/NAME or cur/NAME: SHA-256 of the file} of the Maildir PATH,
+    tmp/ too: what must be the same after the sessions."""
+    out = {}
+    for d in ("new", "cur", "tmp"):
+        for name in os.listdir(os.path.join(path, d)):
+            out[d + "/" + name] = file_sha256(
+                os.path.join(path, d, name)).hexdigest()
+    return out
+
+
 def mbox_count(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -392,6 +451,41 @@ def make_mailboxes(big_bytes, mid_bytes, small_count):
         boxes[name] = Mailbox(name, path, n, size,
                               "small" if name == "small" else "big")
     return boxes
+
+
+def make_maildir(count):
+    """The Maildir of the index case, made once and kept, root's; each
+    server gets a copy of it (copy_maildir)."""
+    os.makedirs(MAILDIR_DIR, exist_ok=True)
+    path = os.path.join(MAILDIR_DIR, "src-%d-v%d" % (count, GEN_VERSION))
+    if not os.path.isdir(path):
+        say("generating %s" % path)
+        t = time.monotonic()
+        gen_maildir(path, count)
+        say("  %.1f s" % (time.monotonic() - t))
+    return path
+
+
+def copy_maildir(src, root, uid, gid):
+    """ROOT/USER: a copy of the Maildir SRC, the user's, mode 0700, in
+    a ROOT of root's."""
+    ensure_root_dir(MAILDIR_DIR)
+    ensure_root_dir(root)
+    path = os.path.join(root, USER)
+    shutil.rmtree(path, ignore_errors=True)
+    run(["cp", "-a", src, path])
+    run(["chown", "-R", "%d:%d" % (uid, gid), path])
+    for d in ("", "new", "cur", "tmp"):
+        os.chmod(os.path.join(path, d), 0o700)
+    run(["sync", "-f", path])
+    return path
+
+
+def clear_index_dir():
+    """pop3d's index directory of the bench, root's and empty."""
+    ensure_root_dir(INDEX_DIR)
+    for name in os.listdir(INDEX_DIR):
+        os.unlink(os.path.join(INDEX_DIR, name))
 
 
 def install_mailbox(src, uid, gid, spool=SPOOL):
@@ -621,17 +715,19 @@ class Server:
 
 
 class SocketActivated(Server):
-    def __init__(self, name, argv, how, tls=False):
+    def __init__(self, name, argv, how, tls=False, log=None):
         self.name = name
         self.argv = argv
         self.how = how
         self.tls = tls
+        self.log = log or name
         self.proc = None
 
     def start(self):
         self.port = free_port()
-        self.log_path = os.path.join(LOG_DIR, "%s.log" % self.name)
+        self.log_path = os.path.join(LOG_DIR, "%s.log" % self.log)
         self.logf = open(self.log_path, "ab")
+        self.log_start = self.logf.seek(0, os.SEEK_END)
         self.proc = subprocess.Popen(
             ["systemd-socket-activate", "--accept", "--inetd",
              "-l", "%s:%d" % (HOST, self.port)] + self.argv,
@@ -660,29 +756,41 @@ class Dovecot(Server):
     SESSION_COMMS = ("pop3", "pop3-login")
     tls = True
 
-    def __init__(self, uid, gid):
+    def __init__(self, uid, gid, maildir=None):
+        """MAILDIR: the directory of the users' Maildirs (DIR/USER), for
+        an instance of its own that serves them; None: the mbox spool."""
         self.uid = uid
         self.gid = gid
         self.proc = None
-        self.conf = os.path.join(DOVECOT_DIR, "dovecot.conf")
+        self.maildir = maildir
+        self.dir = (DOVECOT_DIR if maildir is None
+                    else os.path.join(DOVECOT_DIR, "maildir"))
+        self.conf = os.path.join(self.dir, "dovecot.conf")
 
     def user_dir(self, what, user=USER):
-        return os.path.join(DOVECOT_DIR, what, user)
+        return os.path.join(self.dir, what, user)
 
     def write_conf(self):
-        for d in ("run", "state", "mail", "index", "home"):
-            os.makedirs(os.path.join(DOVECOT_DIR, d), exist_ok=True)
+        for d in ("run", "state", "mail", "index", "home", "control"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
         for u in (USER, USER2):
             pw = pwd.getpwnam(u)
-            for d in ("mail", "index", "home"):
+            for d in ("mail", "index", "home", "control"):
                 p = self.user_dir(d, u)
                 os.makedirs(p, exist_ok=True)
                 os.chown(p, pw.pw_uid, pw.pw_gid)
                 os.chmod(p, 0o700)
+        if self.maildir is None:
+            location = "mbox:{d}/mail/%u:INBOX=/var/mail/%u:INDEX={d}/index/%u"
+        else:
+            # index and uidlist beside, not in, the Maildir
+            location = ("maildir:{m}/%u:INDEX={d}/index/%u"
+                        ":CONTROL={d}/control/%u")
+        location = location.format(d=self.dir, m=self.maildir)
         conf = """\
 # Written by pop3d's bench/bench.py.  Not the system's Dovecot: its own
 # master, base_dir and state, POP3 only, on 127.0.0.1 only.
-instance_name = pop3bench
+instance_name = {instance}
 base_dir = {d}/run
 state_dir = {d}/state
 protocols = pop3
@@ -692,8 +800,8 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain
-log_path = {logs}/dovecot.log
-mail_location = mbox:{d}/mail/%u:INBOX=/var/mail/%u:INDEX={d}/index/%u
+log_path = {logs}/{instance}.log
+mail_location = {location}
 mail_privileged_group = mail
 passdb {{
   driver = pam
@@ -712,7 +820,8 @@ service pop3-login {{
     port = 0
   }}
 }}
-""".format(d=DOVECOT_DIR, logs=LOG_DIR, port=self.port, cert=CERT, key=KEY)
+""".format(d=self.dir, logs=LOG_DIR, port=self.port, cert=CERT, key=KEY,
+           location=location, instance=self.instance())
         with open(self.conf, "w") as f:
             f.write(conf)
         r = subprocess.run(["doveconf", "-c", self.conf, "-n"],
@@ -726,8 +835,9 @@ service pop3-login {{
                 % packaged_dovecot_pid())
         self.port = free_port()
         self.write_conf()
-        self.log_path = os.path.join(LOG_DIR, "dovecot.log")
-        self.logf = open(os.path.join(LOG_DIR, "dovecot-master.log"), "ab")
+        self.log_path = os.path.join(LOG_DIR, self.instance() + ".log")
+        self.logf = open(os.path.join(LOG_DIR, self.instance() + "-master.log"),
+                         "ab")
         self.proc = subprocess.Popen(
             ["/usr/sbin/dovecot", "-F", "-c", self.conf],
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
@@ -748,13 +858,18 @@ service pop3-login {{
         names = sorted(set(proc_comm(p) or "?" for p in pids))
         return sum(vm_status_kb(p, "VmHWM") or 0 for p in pids), names
 
+    def instance(self):
+        return "pop3bench" if self.maildir is None else "pop3bench-maildir"
+
     def reset_state(self):
-        """Forget the index: the next session sees the mailbox cold."""
-        p = self.user_dir("index")
-        shutil.rmtree(p, ignore_errors=True)
-        os.makedirs(p, exist_ok=True)
-        os.chown(p, self.uid, self.gid)
-        os.chmod(p, 0o700)
+        """Forget the index (and a Maildir's uidlist): the next session
+        sees the mailbox cold."""
+        for what in ("index", "control"):
+            p = self.user_dir(what)
+            shutil.rmtree(p, ignore_errors=True)
+            os.makedirs(p, exist_ok=True)
+            os.chown(p, self.uid, self.gid)
+            os.chmod(p, 0o700)
 
     def stop(self):
         if not self.proc:
@@ -909,6 +1024,8 @@ class Bench:
         self.details = {}
         self.errors = {}
         self.notes = []
+        self.extra = []         # servers of one case
+        self.identical = {}     # mailbox kind: unchanged by pop3d
 
     def record(self, srv, metric, value, detail=None):
         self.results.setdefault((srv.name, metric), []).append(value)
@@ -916,8 +1033,9 @@ class Bench:
             self.details[(srv.name, metric)] = detail
 
     def fail(self, srv, what, err):
-        say("  %s: %s failed: %s" % (srv.name, what, err))
-        self.errors.setdefault(srv.name, []).append("%s: %s" % (what, err))
+        name = srv if isinstance(srv, str) else srv.name
+        say("  %s: %s failed: %s" % (name, what, err))
+        self.errors.setdefault(name, []).append("%s: %s" % (what, err))
 
     def session_pids(self, srv):
         return [p for p in srv.session_pids() if proc_state(p) not in (None, "Z")]
@@ -1043,6 +1161,206 @@ class Bench:
         self.record(srv, "commit", quit)
         self.record(srv, "commit_durable", quit + sync)
 
+    # ------------------------------------------------------------------
+    # The index (issue 13): later logins, unchanged and grown
+
+    def pop3d_variant(self, label, flags):
+        """One more pop3d for the index case, stopped after it."""
+        srv = SocketActivated(
+            "pop3d", [POP3D, "-P", "-d", "-v", "-c", CERT, "-k", KEY] + flags,
+            "./pop3d -P -d -v -c -k " + " ".join(flags), tls=True, log=label)
+        srv.start()
+        self.extra.append(srv)
+        return srv
+
+    def stop_extra(self):
+        for srv in self.extra:
+            try:
+                srv.stop()
+            except Exception as e:
+                say("stopping %s: %s" % (srv.log if hasattr(srv, "log")
+                                         else srv.name, e))
+        self.extra = []
+
+    def login_once(self, srv, want):
+        """login + STAT + QUIT: the seconds from PASS to STAT; the
+        STAT answer must count WANT messages."""
+        f = Run(srv, self.pw, "stat").finish()[0]
+        srv.wait_idle()
+        if int(f[3]) != want:
+            raise ProtocolError("STAT: %s messages, the mailbox has %d"
+                                % (f[3], want))
+        return float(f[1])
+
+    def listing(self, srv):
+        """STAT, UIDL and LIST through poplib, for comparing answers."""
+        p = poplib.POP3(HOST, srv.port, timeout=IO_TIMEOUT)
+        try:
+            p.user(USER)
+            p.pass_(self.pw)
+            out = (p.stat(), p.uidl()[1], p.list()[1])
+            p.quit()
+        finally:
+            p.close()
+        srv.wait_idle()
+        return out
+
+    def index_logins(self, srv, none, count, grow, prefix, pairs):
+        """The logins of the index case on one server: PAIRS first logins
+        (the index removed before each; against NONE, pop3d -i none, in
+        alternating order, each pair's ratio kept: the two of a pair see
+        the same load), then --runs later logins unchanged, then --runs
+        each after GROW(COUNT) appended GROW messages.  Returns the
+        message count at the end."""
+        a = self.args
+        for k in range(pairs):
+            srv.reset_state()
+            turn = [(srv, "cold"), (none, "none")]
+            t = {}
+            for s, key in (turn if k % 2 == 0 else turn[::-1]):
+                if s is not None:
+                    t[key] = self.login_once(s, count) * 1000
+                    self.record(s, prefix + key, t[key])
+            if none is not None:
+                self.record(srv, prefix + "cold_ratio", t["cold"] / t["none"])
+        for _ in range(a.runs):
+            self.record(srv, prefix + "warm", self.login_once(srv, count) * 1000)
+        for _ in range(a.runs):
+            grow(count)
+            count += GROW
+            self.record(srv, prefix + "grown",
+                        self.login_once(srv, count) * 1000)
+        return count
+
+    def check_index_log(self, srv, want):
+        """pop3d -v logs how each login used the index: at least WANT
+        logins of each kind (a Maildir's "known:K/N" counts as "known"
+        where it knew all but the files delivered since)."""
+        with open(srv.log_path, "rb") as f:
+            f.seek(srv.log_start)
+            text = f.read().decode("utf-8", "replace")
+        got = {}
+        for m in re.finditer(r"index used mailbox=\S+ how=(\w+)(?::(\d+)/(\d+))?",
+                             text):
+            how = m.group(1)
+            if m.group(2) is not None and (
+                    int(m.group(2)) == 0 or
+                    int(m.group(2)) < int(m.group(3)) - GROW):
+                how = "rescan"
+            got[how] = got.get(how, 0) + 1
+        for how, n in want.items():
+            if got.get(how, 0) < n:
+                raise ProtocolError("index use in %s: %s, want at least %s"
+                                    % (srv.log_path, got, want))
+
+    def case_index_mbox(self, box):
+        """pop3d: first logins with the index removed against -i none,
+        later logins unchanged and grown; the same answers as -i none
+        after, and the mailbox byte-identical (SHA-256) to the one
+        installed plus what was appended.  Dovecot: a first login, then
+        the same later logins on its own copy."""
+        a = self.args
+        pairs = max(2 * a.runs, 6)
+        appended = []
+
+        def grow(count):
+            data = b"".join(grown_message(count + j, box.kind.encode())
+                            for j in range(GROW))
+            appended.append(data)
+            with open(SPOOL, "ab") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for srv in self.servers:
+            if srv.name in self.dead or srv.name not in ("pop3d", "dovecot"):
+                continue
+            try:
+                install_mailbox(box.path, self.uid, self.gid)
+                del appended[:]
+                if srv.name == "dovecot":
+                    srv.reset_state()
+                    self.index_logins(srv, None, box.count, grow, "index_",
+                                      1)
+                    continue
+                ix = self.pop3d_variant("pop3d-index", ["-i", INDEX_DIR])
+                none = self.pop3d_variant("pop3d-noindex", ["-i", "none"])
+                ix.reset_state = lambda: clear_index_dir()
+                before = file_sha256(SPOOL)
+                self.index_logins(ix, none, box.count, grow, "index_", pairs)
+                if self.listing(ix) != self.listing(none):
+                    raise ProtocolError("STAT, UIDL or LIST with the index "
+                                        "differ from -i none")
+                for data in appended:
+                    before.update(data)
+                same = file_sha256(SPOOL).hexdigest() == before.hexdigest()
+                self.identical["mbox"] = same
+                if not same:
+                    raise ProtocolError("the mailbox is not byte-identical "
+                                        "after the sessions")
+                self.check_index_log(ix, {"unchanged": a.runs,
+                                          "grown": a.runs})
+            except Exception as e:
+                self.fail(srv, "index, mbox", e)
+            finally:
+                self.stop_extra()
+                srv.wait_idle(10)
+
+    def case_index_maildir(self, src, nmsgs):
+        """The same on a Maildir of NMSGS messages (a copy of SRC for each
+        server), GROW files delivered to new/ before each later login;
+        Dovecot as an instance of its own with a maildir: location."""
+        a = self.args
+        pairs = max(2 * a.runs, 6)
+        for name in self.names:
+            if name in self.dead or name not in ("pop3d", "dovecot"):
+                continue
+            root = os.path.join(MAILDIR_DIR, name)
+            path = os.path.join(root, USER)
+            added = {}
+
+            def grow(count):
+                for j in range(GROW):
+                    data = grown_message(count + j, b"md")
+                    fname = maildir_name(count + j)
+                    tmp = os.path.join(path, "tmp", fname)
+                    with open(tmp, "wb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fchown(f.fileno(), self.uid, self.gid)
+                        os.fsync(f.fileno())
+                    os.rename(tmp, os.path.join(path, "new", fname))
+                    added["new/" + fname] = hashlib.sha256(data).hexdigest()
+            try:
+                copy_maildir(src, root, self.uid, self.gid)
+                if name == "dovecot":
+                    srv = Dovecot(self.uid, self.gid, maildir=root)
+                    srv.start()
+                    self.extra.append(srv)
+                    self.index_logins(srv, None, nmsgs, grow, "md_", 1)
+                    continue
+                tmpl = root + "/%u/"
+                ix = self.pop3d_variant("pop3d-maildir-index",
+                                        ["-i", INDEX_DIR, "-m", tmpl])
+                none = self.pop3d_variant("pop3d-maildir-noindex",
+                                          ["-i", "none", "-m", tmpl])
+                ix.reset_state = lambda: clear_index_dir()
+                before = maildir_files(path)
+                self.index_logins(ix, none, nmsgs, grow, "md_", pairs)
+                if self.listing(ix) != self.listing(none):
+                    raise ProtocolError("STAT, UIDL or LIST with the index "
+                                        "differ from -i none")
+                before.update(added)
+                same = maildir_files(path) == before
+                self.identical["maildir"] = same
+                if not same:
+                    raise ProtocolError("the Maildir is not the same after "
+                                        "the sessions")
+                self.check_index_log(ix, {"known": 2 * a.runs})
+            except Exception as e:
+                self.fail(name, "index, Maildir", e)
+            finally:
+                self.stop_extra()
+
     def each(self, what, fn):
         for srv in self.servers:
             if srv.name in self.dead:
@@ -1137,6 +1455,13 @@ class Bench:
             if shutil.which("strace"):
                 self.each("commit traced", lambda s: self.case_commit(
                     s, boxes["mid"], traced=True))
+        if "index" in cases:
+            say("the index: first logins against -i none, later logins "
+                "unchanged and grown by %d messages, on %d MB and on a "
+                "Maildir of %d messages, %d runs"
+                % (GROW, boxes["big"].size // 10**6, a.maildir, a.runs))
+            self.case_index_mbox(boxes["big"])
+            self.case_index_maildir(make_maildir(a.maildir), a.maildir)
         self.elapsed = time.monotonic() - t_start
         self.report()
 
@@ -1164,6 +1489,18 @@ class Bench:
             ("fsyncs", "  fsync/fdatasync calls (strace)", "%.0f"),
             ("fsync_secs", "  time in them (s, strace)", "%.3f"),
             ("pss", "PSS summed over the session, %d MB (MB)" % big, "%.1f"),
+            ("index_cold", "PASS to STAT, %d MB, index cold (ms)" % big,
+             "%.1f"),
+            ("index_none", "  same, pop3d -i none (ms)", "%.1f"),
+            ("index_warm", "  later login, unchanged (ms)", "%.1f"),
+            ("index_grown", "  later login, %d messages appended (ms)" % GROW,
+             "%.1f"),
+            ("md_cold", "PASS to STAT, Maildir %d msgs, cold (ms)"
+             % a.maildir, "%.1f"),
+            ("md_none", "  same, pop3d -i none (ms)", "%.1f"),
+            ("md_warm", "  later login, unchanged (ms)", "%.1f"),
+            ("md_grown", "  later login, %d files delivered (ms)" % GROW,
+             "%.1f"),
         ]
         out = [""]
         out.append("pop3d benchmark: %s, %d CPUs, kernel %s"
@@ -1219,6 +1556,8 @@ class Bench:
                                ratio(p("cpu_gb"), d("cpu_gb")),
                                ratio(p("commit"), d("commit")),
                                ratio(p("pss"), d("pss")))))
+        if any(k.startswith(("index_", "md_")) for _, k in self.results):
+            self.report_index(out, target, ratio, big)
         out.append("")
         out.append("Runs: %d per case and server, servers in turn; %d sessions "
                    "per login run." % (a.runs, a.sessions))
@@ -1263,7 +1602,40 @@ class Bench:
             json.dump({"%s %s" % k: v for k, v in self.results.items()}, f, indent=1)
         self.failed = any(self.errors.values())
 
+    def report_index(self, out, target, ratio, big):
+        p = lambda k: self.med("pop3d", k)
+        d = lambda k: self.med("dovecot", k)
+        md = self.args.maildir
+        out.append("")
+        out.append("Targets (issue 13), as ratios of this run:")
+        target("later login, %d MB, unchanged: pop3d / Dovecot warm" % big,
+               ratio(p("index_warm"), d("index_warm")), 1.0)
+        target("later login, %d MB, grown: pop3d / Dovecot warm" % big,
+               ratio(p("index_grown"), d("index_warm")), 1.0)
+        target("later login, Maildir %d, unchanged: pop3d / Dovecot warm"
+               % md, ratio(p("md_warm"), d("md_warm")), 1.0)
+        target("later login, Maildir %d, grown: pop3d / Dovecot warm" % md,
+               ratio(p("md_grown"), d("md_warm")), 1.0)
+        target("first login, %d MB: index cold / -i none" % big,
+               p("index_cold_ratio"), 1.0)
+        target("first login, Maildir %d: index cold / -i none" % md,
+               p("md_cold_ratio"), 1.0)
+        for kind, label in (("mbox", "%d MB mbox" % big),
+                            ("maildir", "Maildir")):
+            same = self.identical.get(kind)
+            out.append("  %-58s %7s  %s" % (
+                "%s byte-identical after pop3d's sessions" % label,
+                {True: "yes", False: "no", None: "n/a"}[same],
+                {True: "met", False: "NOT MET", None: ""}[same]))
+        out.append("  (grown against Dovecot grown: mbox %s, Maildir %s; first "
+                   "logins: the median of the ratios of pairs run one after "
+                   "the other, the order alternating)" % tuple(
+                       "%.2f" % r if r is not None else "n/a" for r in (
+                           ratio(p("index_grown"), d("index_grown")),
+                           ratio(p("md_grown"), d("md_grown")))))
+
     def cleanup(self):
+        self.stop_extra()
         for srv in self.servers:
             try:
                 srv.stop()
@@ -1290,11 +1662,13 @@ def main():
                     help="size of the commit mailbox in MB (200)")
     ap.add_argument("--small", type=int, default=10,
                     help="messages of the login mailbox (10)")
-    ap.add_argument("--cases", default="login,download,commit",
-                    help="which cases (login,download,commit)")
+    ap.add_argument("--maildir", type=int, default=50000,
+                    help="messages of the Maildir of the index case (50000)")
+    ap.add_argument("--cases", default="login,download,commit,index",
+                    help="which cases (login,download,commit,index)")
     ap.add_argument("--quick", action="store_true",
                     help="a check, not a measurement: 20 MB and 10 MB, "
-                    "2 runs, 10 sessions")
+                    "a Maildir of 1,000, 2 runs, 10 sessions")
     ap.add_argument("--clean", action="store_true",
                     help="remove %s and exit" % WORK)
     a = ap.parse_args()
@@ -1306,6 +1680,7 @@ def main():
         return
     if a.quick:
         a.big_mb, a.mid_mb, a.runs, a.sessions = 20, 10, 2, 10
+        a.maildir = 1000
     os.makedirs(WORK, exist_ok=True)
     os.chmod(WORK, 0o755)
     b = Bench(a)

@@ -7,7 +7,7 @@
  * -s: STLS first (the certificate is not checked: the server is ours).
  * Modes:
  *   stat    login, STAT, QUIT, count times; prints one line per session:
- *           "session PASS_TO_STAT_SECONDS TOTAL_SECONDS"
+ *           "session PASS_TO_STAT_SECONDS TOTAL_SECONDS MESSAGES OCTETS"
  *   retr    login, STAT, then RETR of every message with window commands
  *           in flight; prints "stat MESSAGES OCTETS SECONDS", then
  *           "retr MESSAGES OCTETS WIRE_OCTETS SECONDS SHA256", where the
@@ -373,7 +373,8 @@ main(int argc, char *argv[])
 			login = c_login(&c, user, pass, &msgs, &octets);
 			c_quit(&c);
 			c_close(&c);
-			printf("session %.6f %.6f\n", login, now() - t);
+			printf("session %.6f %.6f %ld %lld\n", login, now() - t,
+			    msgs, octets);
 		}
 		return 0;
 	}
