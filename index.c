@@ -697,11 +697,22 @@ index_open(const char *dir, const char *user, uid_t uid, gid_t gid)
  * with its inode, size and CRLF size.  A file whose name and inode match
  * is not read again; RETR checks its size with fstat.  The layout: a
  * header (magic, version, kind, uid, count), the entries, the checksum.
+ * An entry is 32 bytes (dir, name length, inode, size, CRLF size), then
+ * the name with one to eight NULs, to a whole number of words: a login
+ * reads what the names take, not NAME_MAX for each, and uses the names
+ * where they were read.  Version 1 gave every name NAME_MAX + 1 bytes.
  */
 #define INDEX_MAILDIR	2
+#define MD_VERSION	2
 #define MD_HDR_SIZE	32
-#define MD_ENTRY_SIZE	(32 + NAME_MAX + 1)
-_Static_assert(MD_ENTRY_SIZE % 8 == 0, "index records must be whole words");
+#define MD_FIXED	32
+#define MD_NAME_SPACE(n)	(((size_t)(n) + 8) & ~(size_t)7)
+#define MD_ENTRY_MIN	(MD_FIXED + MD_NAME_SPACE(1))
+#define MD_ENTRY_MAX	(MD_FIXED + MD_NAME_SPACE(NAME_MAX))
+/* Entries are written this many bytes at a time, at most. */
+#define MD_IO_SIZE	65536
+_Static_assert(MD_FIXED % 8 == 0 && MD_HDR_SIZE % 8 == 0,
+    "index records must be whole words");
 
 /* Order of entries: by directory, then name. */
 int
@@ -712,80 +723,94 @@ index_file_cmp(const struct index_file *a, const struct index_file *b)
 	return strcmp(a->name, b->name);
 }
 
+/*
+ * One entry at p, with avail bytes left before the checksum; *space is
+ * the bytes it takes.  The name is used in place (NUL-terminated there).
+ */
 static int
-md_entry_decode(const unsigned char *p, struct index_file *f)
+md_entry_decode(const unsigned char *p, size_t avail, struct index_file *f,
+    size_t *space)
 {
-	uint32_t	 dir = get32(p), namelen = get32(p + 4);
-	size_t		 i;
+	const unsigned char	*name = p + MD_FIXED;
+	uint32_t		 dir = get32(p), namelen = get32(p + 4);
+	size_t			 i;
 
+	if (dir > 1 || namelen == 0 || namelen > NAME_MAX ||
+	    (*space = MD_FIXED + MD_NAME_SPACE(namelen)) > avail)
+		return -1;
 	f->ino = get64(p + 8);
 	f->len = get64(p + 16);
 	f->size = get64(p + 24);
-	if (dir > 1 || namelen == 0 || namelen > NAME_MAX ||
-	    (uint64_t)f->ino != get64(p + 8) || get64(p + 16) >
+	if ((uint64_t)f->ino != get64(p + 8) || get64(p + 16) >
 	    (uint64_t)MAX_MAILDROP_SIZE || get64(p + 24) > 2 *
 	    (uint64_t)MAX_MAILDROP_SIZE + 2 || f->size < f->len ||
-	    f->size > 2 * f->len + 2 || p[32] == '.')
+	    f->size > 2 * f->len + 2 || name[0] == '.' ||
+	    memchr(name, '\0', namelen) != NULL ||
+	    memchr(name, '/', namelen) != NULL)
 		return -1;
-	for (i = 0; i < namelen; i++)
-		if (p[32 + i] == '\0' || p[32 + i] == '/')
-			return -1;
-	for (; i < NAME_MAX + 1; i++)
-		if (p[32 + i] != '\0')
+	for (i = namelen; i < *space - MD_FIXED; i++)
+		if (name[i] != '\0')
 			return -1;
 	f->dir = dir;
-	memcpy(f->name, p + 32, NAME_MAX + 1);
+	f->name = (const char *)name;
 	return 0;
+}
+
+/* The header of a Maildir index for uid with count entries. */
+static void
+md_header_encode(unsigned char *h, uid_t uid, uint64_t count)
+{
+	memset(h, 0, MD_HDR_SIZE);
+	memcpy(h, INDEX_MAGIC, 8);
+	put32(h + H_VERSION, MD_VERSION);
+	put32(h + H_KIND, INDEX_MAILDIR);
+	put32(h + H_UID, uid);
+	put64(h + 24, count);
 }
 
 int
 index_maildir_read(int fd, uid_t uid, struct index_file **files,
     size_t *count)
 {
-	unsigned char	 *buf;
-	struct index_file *v = NULL;
+	unsigned char	  hdr[MD_HDR_SIZE], *buf, *p, *end;
+	struct index_file *v;
 	struct stat	  st;
-	uint64_t	  n, i, ck, k, j;
-	off_t		  pos;
+	uint64_t	  n, i;
+	size_t		  body, space;
 
 	*files = NULL;
 	*count = 0;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_size < MD_HDR_SIZE + CHECK_SIZE ||
-	    (buf = malloc(256 * MD_ENTRY_SIZE)) == NULL)
+	    read_at(fd, hdr, MD_HDR_SIZE, 0) == -1)
 		return -1;
-	if (read_at(fd, buf, MD_HDR_SIZE, 0) == -1 ||
-	    memcmp(buf, INDEX_MAGIC, 8) != 0 ||
-	    get32(buf + H_VERSION) != INDEX_VERSION ||
-	    get32(buf + H_KIND) != INDEX_MAILDIR ||
-	    get32(buf + H_UID) != uid || get32(buf + 20) != 0 ||
-	    (n = get64(buf + 24)) > MAX_MESSAGES ||
-	    st.st_size != (off_t)(MD_HDR_SIZE + n * MD_ENTRY_SIZE +
-	    CHECK_SIZE) || (v = calloc(n > 0 ? n : 1, sizeof(*v))) == NULL)
+	md_header_encode(hdr, uid, n = get64(hdr + 24));
+	body = st.st_size - MD_HDR_SIZE - CHECK_SIZE;
+	/* the header as it is written, and a size its count allows */
+	if (n > MAX_MESSAGES || body < n * MD_ENTRY_MIN ||
+	    body > n * MD_ENTRY_MAX)
+		return -1;
+	/* one block: the array, then the file, where the names stay */
+	if ((v = malloc(n * sizeof(*v) + st.st_size)) == NULL)
+		return -1;
+	buf = (unsigned char *)(v + n);
+	if (read_at(fd, buf, st.st_size, 0) == -1 ||
+	    memcmp(buf, hdr, MD_HDR_SIZE) != 0 ||
+	    get64(buf + st.st_size - CHECK_SIZE) != hash_word(hash_words(
+	    HASH_SEED, buf, st.st_size - CHECK_SIZE), st.st_size - CHECK_SIZE))
 		goto bad;
-	ck = hash_words(HASH_SEED, buf, MD_HDR_SIZE);
-	pos = MD_HDR_SIZE;
-	for (i = 0; i < n; i += k) {
-		k = n - i < 256 ? n - i : 256;
-		if (read_at(fd, buf, k * MD_ENTRY_SIZE, pos) == -1)
+	p = buf + MD_HDR_SIZE;
+	end = p + body;
+	for (i = 0; i < n; i++, p += space)
+		if (md_entry_decode(p, end - p, &v[i], &space) == -1 ||
+		    (i > 0 && index_file_cmp(&v[i - 1], &v[i]) >= 0))
 			goto bad;
-		ck = hash_words(ck, buf, k * MD_ENTRY_SIZE);
-		pos += k * MD_ENTRY_SIZE;
-		for (j = 0; j < k; j++)
-			if (md_entry_decode(buf + j * MD_ENTRY_SIZE,
-			    &v[i + j]) == -1 || (i + j > 0 &&
-			    index_file_cmp(&v[i + j - 1], &v[i + j]) >= 0))
-				goto bad;
-	}
-	if (read_at(fd, buf, CHECK_SIZE, pos) == -1 ||
-	    get64(buf) != hash_word(ck, pos))
+	if (p != end)
 		goto bad;
-	free(buf);
 	*files = v;
 	*count = n;
 	return 0;
 bad:
-	free(buf);
 	free(v);
 	return -1;
 }
@@ -795,43 +820,42 @@ index_maildir_write(int fd, uid_t uid, const struct index_file *files,
     size_t count)
 {
 	unsigned char	*buf, *p;
-	uint64_t	 ck;
-	size_t		 i, j, k, n;
-	off_t		 pos;
+	uint64_t	 ck = HASH_SEED;
+	size_t		 i, n, len;
+	off_t		 pos = 0;
 
 	if (count > MAX_MESSAGES) {
 		errno = EINVAL;
 		return -1;
 	}
-	if ((buf = malloc(256 * MD_ENTRY_SIZE)) == NULL)
+	if ((buf = malloc(MD_IO_SIZE)) == NULL)
 		return -1;
-	memset(buf, 0, MD_HDR_SIZE);
-	memcpy(buf, INDEX_MAGIC, 8);
-	put32(buf + H_VERSION, INDEX_VERSION);
-	put32(buf + H_KIND, INDEX_MAILDIR);
-	put32(buf + H_UID, uid);
-	put64(buf + 24, count);
-	ck = hash_words(HASH_SEED, buf, MD_HDR_SIZE);
-	if (write_at(fd, buf, MD_HDR_SIZE, 0) == -1)
-		goto bad;
-	pos = MD_HDR_SIZE;
-	for (i = 0; i < count; i += k) {
-		k = count - i < 256 ? count - i : 256;
-		memset(buf, 0, k * MD_ENTRY_SIZE);
-		for (j = 0; j < k; j++) {
-			p = buf + j * MD_ENTRY_SIZE;
-			n = strnlen(files[i + j].name, NAME_MAX);
-			put32(p, files[i + j].dir);
-			put32(p + 4, n);
-			put64(p + 8, files[i + j].ino);
-			put64(p + 16, files[i + j].len);
-			put64(p + 24, files[i + j].size);
-			memcpy(p + 32, files[i + j].name, n);
+	md_header_encode(buf, uid, count);
+	len = MD_HDR_SIZE;
+	for (i = 0; i <= count; i++) {
+		if (i == count || len > MD_IO_SIZE - MD_ENTRY_MAX) {
+			ck = hash_words(ck, buf, len);
+			if (write_at(fd, buf, len, pos) == -1)
+				goto bad;
+			pos += len;
+			len = 0;
 		}
-		ck = hash_words(ck, buf, k * MD_ENTRY_SIZE);
-		if (write_at(fd, buf, k * MD_ENTRY_SIZE, pos) == -1)
+		if (i == count)
+			break;
+		if ((n = strnlen(files[i].name, NAME_MAX + 1)) == 0 ||
+		    n > NAME_MAX) {
+			errno = EINVAL;
 			goto bad;
-		pos += k * MD_ENTRY_SIZE;
+		}
+		p = buf + len;
+		put32(p, files[i].dir);
+		put32(p + 4, n);
+		put64(p + 8, files[i].ino);
+		put64(p + 16, files[i].len);
+		put64(p + 24, files[i].size);
+		memset(p + MD_FIXED, 0, MD_NAME_SPACE(n));
+		memcpy(p + MD_FIXED, files[i].name, n);
+		len += MD_FIXED + MD_NAME_SPACE(n);
 	}
 	return write_end(fd, buf, ck, pos);
 bad:

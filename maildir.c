@@ -64,6 +64,7 @@ struct maildir {
 	struct index_file	*ix;		/* its files, during the scan */
 	size_t			 nix;
 	size_t			 known;		/* files it spared reading */
+	int			 ixstale;	/* the index file is not md */
 };
 
 /*
@@ -285,15 +286,13 @@ index_file_order(const void *a, const void *b)
 static const struct index_file *
 maildir_index_hit(struct maildir *md, int dir, const struct dirent *de)
 {
-	static struct index_file	 key;
-	const struct index_file		*hit;
+	struct index_file	 key;
+	const struct index_file	*hit;
 
 	if (md->nix == 0)
 		return NULL;
 	key.dir = dir;
-	if (strlcpy(key.name, de->d_name, sizeof(key.name)) >=
-	    sizeof(key.name))
-		return NULL;
+	key.name = de->d_name;
 	hit = bsearch(&key, md->ix, md->nix, sizeof(*md->ix),
 	    index_file_order);
 	return hit != NULL && hit->ino == de->d_ino ? hit : NULL;
@@ -376,13 +375,19 @@ unique_cmp(const struct maildir_msg *a, const struct maildir_msg *b)
 	return (a->uniquelen > b->uniquelen) - (a->uniquelen < b->uniquelen);
 }
 
-/* Twins first by unique part, then the one served: cur/, lowest name. */
+/*
+ * Delivery order: the time in the name, then the unique part.  Twins
+ * (one unique part, so one time too) end up side by side, the one
+ * served first: cur/, then the lowest name.  One sort does both.
+ */
 static int
-twin_order(const void *va, const void *vb)
+delivery_order(const void *va, const void *vb)
 {
 	const struct maildir_msg	*a = va, *b = vb;
 	int				 c;
 
+	if (a->time != b->time)
+		return a->time < b->time ? -1 : 1;
 	if ((c = unique_cmp(a, b)) != 0)
 		return c;
 	if (a->dir != b->dir)
@@ -390,25 +395,13 @@ twin_order(const void *va, const void *vb)
 	return strcmp(a->name, b->name);
 }
 
-/* Delivery order: the time in the name, then the unique part. */
-static int
-delivery_order(const void *va, const void *vb)
-{
-	const struct maildir_msg	*a = va, *b = vb;
-
-	if (a->time != b->time)
-		return a->time < b->time ? -1 : 1;
-	return unique_cmp(a, b);
-}
-
-/* Two files with one unique part are one message: the first of each run
- * in twin_order is served, the others are logged and left alone. */
+/* Two files with one unique part are one message: in delivery_order the
+ * first of each run is served, the others are logged and left alone. */
 static void
 maildir_drop_twins(struct maildir *md)
 {
 	size_t	 i, keep = 0;
 
-	qsort(md->msgs, md->count, sizeof(md->msgs[0]), twin_order);
 	for (i = 0; i < md->count; i++) {
 		if (keep > 0 && unique_cmp(&md->msgs[keep - 1],
 		    &md->msgs[i]) == 0) {
@@ -420,6 +413,7 @@ maildir_drop_twins(struct maildir *md)
 			    md->msgs[keep - 1].name);
 			md->total -= md->msgs[i].len;
 			free(md->msgs[i].name);
+			md->ixstale = 1;
 			continue;
 		}
 		md->msgs[keep++] = md->msgs[i];
@@ -436,8 +430,8 @@ maildir_scan(struct maildir *md)
 	if ((err = maildir_scan_dir(md, DIR_NEW)) != MBOX_OK ||
 	    (err = maildir_scan_dir(md, DIR_CUR)) != MBOX_OK)
 		return err;
-	maildir_drop_twins(md);
 	qsort(md->msgs, md->count, sizeof(md->msgs[0]), delivery_order);
+	maildir_drop_twins(md);
 	return MBOX_OK;
 }
 
@@ -504,6 +498,7 @@ maildir_relocate(struct maildir *md, size_t *want, size_t n)
 			free(m->name);
 			m->name = name;
 			m->dir = dir;
+			md->ixstale = 1;
 		}
 		closedir(d);
 	}
@@ -610,6 +605,8 @@ maildir_commit(struct maildir *md)
 	free(want);
 	for (i = 0; i < md->count; i++) {
 		m = &md->msgs[i];
+		if (m->deleted || m->seen)
+			md->ixstale = 1;	/* left out, or renamed */
 		if (m->deleted) {
 #ifdef POP3D_TEST_HOOKS
 			commit_crashpoint("unlink");
@@ -812,7 +809,7 @@ maildir_index_write(struct maildir *md)
 	struct index_file	*v;
 	size_t			 i, n;
 
-	if (md->ixfd == -1)
+	if (md->ixfd == -1 || !md->ixstale)
 		return;
 	if ((v = calloc(md->count + 1, sizeof(*v))) == NULL) {
 		log_warnx("%s: cannot write the index; no index", md->path);
@@ -825,11 +822,13 @@ maildir_index_write(struct maildir *md)
 		v[n].ino = md->msgs[i].ino;
 		v[n].len = md->msgs[i].len;
 		v[n].size = md->msgs[i].size;
-		strlcpy(v[n++].name, md->msgs[i].name, sizeof(v[i].name));
+		v[n++].name = md->msgs[i].name;
 	}
 	qsort(v, n, sizeof(*v), index_file_order);
 	if (index_maildir_write(md->ixfd, getuid(), v, n) == -1)
 		log_warn("%s: cannot write the index; no index", md->path);
+	else
+		md->ixstale = 0;
 	free(v);
 }
 
@@ -855,6 +854,9 @@ maildir_main(const char *path, int session_fd, int ixfd)
 	if (md.fd != -1 && (rv = maildir_scan(&md)) != MBOX_OK)
 		maildir_refuse(&md, rv == MBOX_TOOBIG ? MAILDROP_PERM :
 		    MAILDROP_TEMP, mbox_strerror(rv));
+	/* every file of the index served, and no other: it stays as it is */
+	if (md.known != md.nix || md.count != md.nix)
+		md.ixstale = 1;
 	free(md.ix);
 	md.ix = NULL;
 	md.nix = 0;

@@ -196,12 +196,13 @@ struct index_file {
 	ino_t		 ino;
 	off_t		 len;		/* its size */
 	off_t		 size;		/* octets RETR sends before stuffing */
-	char		 name[NAME_MAX + 1];
+	const char	*name;		/* read: in the array's own block */
 };
 /* index_file_cmp: the order of a Maildir index, by dir, then name. */
 int	 index_file_cmp(const struct index_file *, const struct index_file *);
 /* index_maildir_read: reads uid's Maildir index in fd into a new array
- * (*files, *count, sorted, free it); returns 0, or -1 (no index). */
+ * (*files, *count, sorted; one block with the names: free it); returns
+ * 0, or -1 (no index). */
 int	 index_maildir_read(int, uid_t, struct index_file **, size_t *);
 /* index_maildir_write: writes count files, sorted by index_file_cmp, as
  * uid's Maildir index into fd; returns 0, or -1 with errno set (the file

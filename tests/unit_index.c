@@ -477,8 +477,9 @@ static void
 test_maildir_index(void)
 {
 	struct index_file	 f[3], *back;
+	char			 names[3][32];
 	unsigned char		*good, *bad;
-	size_t			 n, i, count;
+	size_t			 n, i, count, first;
 	int			 ixfd, k;
 
 	memset(f, 0, sizeof(f));
@@ -487,9 +488,13 @@ test_maildir_index(void)
 		f[k].ino = 100 + k;
 		f[k].len = 10 * k;
 		f[k].size = 10 * k + k;
-		snprintf(f[k].name, sizeof(f[k].name), "17000000%d.M1.h%s", k,
+		snprintf(names[k], sizeof(names[k]), "17000000%d.M1.h%s", k,
 		    k == 2 ? ":2,S" : "");
+		f[k].name = names[k];
 	}
+	/* the first entry: its fixed part, its name and one to eight NULs */
+	first = MD_FIXED + MD_NAME_SPACE(strlen(names[0]));
+	CHECK_INT(first, ==, 48);
 	REQUIRE((ixfd = file_with("index", NULL, 0)) != -1);
 	REQUIRE(index_maildir_write(ixfd, getuid(), f, 3) == 0);
 	REQUIRE(index_maildir_read(ixfd, getuid(), &back, &count) == 0);
@@ -507,15 +512,19 @@ test_maildir_index(void)
 		put_back(ixfd, bad, n, 1);
 		CHECK(index_maildir_read(ixfd, getuid(), &back, &count) == -1);
 	}
-	for (k = 0; k < 5; k++) {
+	for (k = 0; k < 9; k++) {
 		memcpy(bad, good, n);
 		switch (k) {
 		case 0: bad[MD_HDR_SIZE + 32] = '.'; break;	/* hidden */
 		case 1: bad[MD_HDR_SIZE + 33] = '/'; break;
 		case 2: put32(bad + MD_HDR_SIZE, 2); break;	/* dir */
 		case 3: put64(bad + MD_HDR_SIZE + 24, 25); break; /* size */
-		case 4: memcpy(bad + MD_HDR_SIZE + MD_ENTRY_SIZE, good +
-			    MD_HDR_SIZE, MD_ENTRY_SIZE); break;	/* twice */
+		case 4: memcpy(bad + MD_HDR_SIZE + first, good +
+			    MD_HDR_SIZE, first); break;		/* twice */
+		case 5: bad[MD_HDR_SIZE + first - 1] = 'x'; break; /* pad */
+		case 6: put32(bad + MD_HDR_SIZE + 4, 16); break; /* length */
+		case 7: put32(bad + MD_HDR_SIZE + 4, 8); break;	/* shorter */
+		case 8: put64(bad + 24, 2); break;		/* count */
 		}
 		put_back(ixfd, bad, n, 0);
 		if (index_maildir_read(ixfd, getuid(), &back, &count) != -1)
