@@ -472,7 +472,7 @@ def copy_maildir(src, root, uid, gid):
     ensure_root_dir(MAILDIR_DIR)
     ensure_root_dir(root)
     path = os.path.join(root, USER)
-    shutil.rmtree(path, ignore_errors=True)
+    run(["rm", "-rf", path])
     run(["cp", "-a", src, path])
     run(["chown", "-R", "%d:%d" % (uid, gid), path])
     for d in ("", "new", "cur", "tmp"):
@@ -1360,6 +1360,7 @@ class Bench:
                 self.fail(name, "index, Maildir", e)
             finally:
                 self.stop_extra()
+                run(["rm", "-rf", path])
 
     def each(self, what, fn):
         for srv in self.servers:
