@@ -647,7 +647,8 @@ struct io {
 	int		 timeout;	/* seconds */
 	time_t		 deadline;	/* for the next complete command */
 	time_t		 limit;		/* no wait beyond it; 0: none */
-	struct tls	*server;	/* NULL: TLS not configured */
+	struct pop3d_conf *keypair;	/* NULL: TLS not configured */
+	struct tls	*server;	/* NULL: not set up yet */
 	struct tls	*tls;		/* NULL: TLS not active */
 	size_t		 rpos;
 	size_t		 rlen;
@@ -662,9 +663,11 @@ int	 tls_load_keypair(struct pop3d_conf *);
 /* tls_check_keypair: -n: parses the pair, checks it matches and is
  * current; returns 0, or -1 after logging why. */
 int	 tls_check_keypair(struct pop3d_conf *);
-/* io_init: sets up io over fds 0/1, and the TLS server context from the
- * key pair in conf (then wiped) when there is one; fatal on failure. */
+/* io_init: sets up io over fds 0/1, keeping the key pair in conf for
+ * the first io_starttls; fatal on failure. */
 void	 io_init(struct io *, struct pop3d_conf *);
+/* io_tls_configured: 1 if io can start TLS (a key pair was given). */
+int	 io_tls_configured(struct io *);
 /* io_now: seconds on the monotonic clock. */
 time_t	 io_now(void);
 /* io_fill: reads more client input into rbuf, waiting until io->deadline
@@ -683,7 +686,8 @@ int	 io_flush(struct io *);
  * it when TLS is not active), keeping the rest; returns 0, or -1 on
  * error or timeout. */
 int	 io_flush_records(struct io *);
-/* io_starttls: discards unread input and does the server handshake;
+/* io_starttls: discards unread input, sets up the TLS server context
+ * the first time, and does the server handshake;
  * returns 0, or -1 after logging why. */
 int	 io_starttls(struct io *);
 /* io_tls_info: "TLSv1.3/CIPHER" for the log's tls= field, or "no". */

@@ -213,11 +213,11 @@ session_refuse_cleartext(struct session *s, const char *command)
 {
 	if (!s->cleartext_logged) {
 		log_info("login refused command=%s reason=%s tls=%s", command,
-		    s->io.server != NULL ? "cleartext" : "no-tls-configured",
-		    session_tls(s));
+		    io_tls_configured(&s->io) ? "cleartext" :
+		    "no-tls-configured", session_tls(s));
 		s->cleartext_logged = 1;
 	}
-	if (s->io.server != NULL)
+	if (io_tls_configured(&s->io))
 		reply(s, "-ERR cleartext login refused, use STLS first");
 	else
 		reply(s, "-ERR cleartext login refused, TLS is not "
@@ -244,7 +244,7 @@ cmd_capa(struct session *s, int argc, char **argv)
 		reply(s, "USER");
 		reply(s, "SASL PLAIN");
 	}
-	if (!authed && s->io.server != NULL && s->io.tls == NULL)
+	if (!authed && io_tls_configured(&s->io) && s->io.tls == NULL)
 		reply(s, "STLS");
 	reply(s, "UIDL");
 	reply(s, "PIPELINING");
@@ -261,7 +261,7 @@ cmd_stls(struct session *s, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (s->io.server == NULL) {
+	if (!io_tls_configured(&s->io)) {
 		reply(s, "-ERR STLS not available");
 		return 0;
 	}
@@ -941,7 +941,7 @@ session_main(struct pop3d_conf *conf, int monitor_fd)
 	s.monitor_fd = monitor_fd;
 	s.maildrop_fd = s.mailbox_fd = -1;
 	s.state = S_AUTHORIZATION;
-	/* libtls is set up from memory before the chroot */
+	/* the key pair stays in memory for libtls, which starts at STLS */
 	io_init(&s.io, conf);
 	s.grace = conf->timeout < LOGIN_GRACE ? conf->timeout : LOGIN_GRACE;
 	s.io.limit = io_now() + s.grace;

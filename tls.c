@@ -193,6 +193,26 @@ tls_check_keypair(struct pop3d_conf *conf)
 	return 0;
 }
 
+/*
+ * glibc's qsort(3) asks sysinfo(2) for the memory size the first time it
+ * sorts more than a kilobyte, and keeps the answer; libssl sorts its
+ * cipher table when it starts, which happens inside the sandbox, whose
+ * filter has no sysinfo.  One sort before the sandbox goes up.
+ */
+static int
+io_sort_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static void
+io_prime_qsort(void)
+{
+	static int	 v[1024];
+
+	qsort(v, sizeof(v) / sizeof(v[0]), sizeof(v[0]), io_sort_cmp);
+}
+
 void
 io_init(struct io *io, struct pop3d_conf *conf)
 {
@@ -205,12 +225,39 @@ io_init(struct io *io, struct pop3d_conf *conf)
 	    -1 || fcntl(io->wfd, F_SETFL,
 	    fcntl(io->wfd, F_GETFL) | O_NONBLOCK) == -1)
 		fatal("fcntl O_NONBLOCK");
+	/*
+	 * libtls costs more than the rest of a login: it starts at the
+	 * first STLS (or at once with -S), from the key pair in memory,
+	 * and a session that never asks for TLS never pays for it.
+	 */
 	if (conf->cert != NULL) {
-		io->server = tls_server_new(conf);
-		tls_wipe_keypair(conf);
-		if (io->server == NULL)
-			fatalx("TLS set-up failed");
+		io->keypair = conf;
+		io_prime_qsort();
 	}
+}
+
+int
+io_tls_configured(struct io *io)
+{
+	return io->keypair != NULL;
+}
+
+/* The TLS server context, made once, then the key pair is wiped. */
+static int
+io_tls_server(struct io *io)
+{
+	if (io->server != NULL)
+		return 0;
+	if (io->keypair == NULL)
+		return -1;
+	io->server = tls_server_new(io->keypair);
+	tls_wipe_keypair(io->keypair);
+	if (io->server == NULL) {
+		io->keypair = NULL;
+		log_warnx("TLS set-up failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* now + secs, but never past io->limit. */
@@ -407,7 +454,7 @@ io_starttls(struct io *io)
 
 	/* RFC 2595 4: nothing sent before the handshake counts after it. */
 	io->rpos = io->rlen = 0;
-	if (io->server == NULL)
+	if (io_tls_server(io) == -1)
 		return -1;
 	if (tls_accept_fds(io->server, &io->tls, io->rfd, io->wfd) == -1) {
 		log_warnx("TLS handshake failed error=\"%s\"",

@@ -1150,6 +1150,36 @@ class TlsSettings(TlsCase):
             self.assertTrue(srv.wait_idle())
             self.assertIn(KEY_MODE_MSG, srv.log())
 
+    def test_libtls_starts_only_when_tls_is_asked_for(self):
+        """libtls parses the key pair at the first STLS (or at once with
+        -S), never for a session that does not ask for TLS: with a key
+        that does not parse, a cleartext session still logs in, and only
+        STLS fails."""
+        key = os.path.join(self.tls.dir, "key-garbage.pem")
+        with open(key, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nnot a key\n"
+                    "-----END PRIVATE KEY-----\n")
+        os.chmod(key, 0o600)
+        self.put_mbox(plain_mbox(2))
+        srv = self.tls_server(cleartext=True, key=key)
+        c = self.login(srv=srv)
+        self.assertEqual(c.cmd("STAT").split()[:2], ["+OK", "2"])
+        self.assertEqual(c.cmd("QUIT")[:3], "+OK")
+        c.close()
+        c = self.connect(srv)
+        self.assertIn("STLS", self.capa(c))
+        self.assertEqual(c.cmd("STLS"), STLS_OK)
+        _, closed = self.read_to_close(c, timeout=10)
+        self.assertTrue(closed)
+        self.assertTrue(srv.wait_idle())
+        self.assertEqual(srv.log().count("TLS set-up failed"), 1, srv.log())
+        srv = self.tls_server(implicit=True, key=key)
+        c = self.connect(srv, greeting=False)
+        data, closed = self.read_to_close(c, timeout=10)
+        self.assertEqual((data, closed), (b"", True))
+        self.assertTrue(srv.wait_idle())
+        self.assertIn("TLS set-up failed", srv.log())
+
     def test_n_good_pair(self):
         rc, err = self.check_config("-c", self.tls.cert, "-k", self.tls.key)
         self.assertEqual((rc, err.strip()), (0, ""))
