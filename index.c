@@ -84,6 +84,29 @@ put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/*
+ * Where the machine is little-endian a field is one load: the checksum
+ * takes every word of the file, so at each login a few million of them.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t
+get32(const unsigned char *p)
+{
+	uint32_t	 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t	 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+#else
 static uint32_t
 get32(const unsigned char *p)
 {
@@ -96,6 +119,7 @@ get64(const unsigned char *p)
 {
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
+#endif
 
 /*
  * A fast 64-bit hash of words, for the checksum and the From_ samples:
