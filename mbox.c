@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -85,9 +86,16 @@ mbox_index_digest(const struct mbox_index *idx,
 	    uidl_md(), NULL) == 1 && n == MBOX_DIGEST ? 0 : -1;
 }
 
+/*
+ * The UIDL's SHA-256 is fixed: no openssl.cnf can have a say in it, and
+ * reading and parsing that file cost a login more than the scan of a
+ * small mailbox (libtls does without it too).
+ */
 int
 mbox_prepare(void)
 {
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1)
+		return -1;
 	return uidl_md() != NULL ? 0 : -1;
 }
 
