@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -153,6 +154,52 @@ maildrop_fork(struct monitor *mon, int *session_end)
 	*session_end = sm[0];
 }
 
+static volatile sig_atomic_t	 userlock_late;
+
+static void
+userlock_alarm(int sig)
+{
+	(void)sig;
+	userlock_late = 1;
+}
+
+/*
+ * The user's previous session lets go of the lock a moment after its
+ * client has the answer to QUIT, when its maildrop process is done; a
+ * client that logs in again at once (fetchmail, a phone) waits for
+ * that, woken the moment the lock is free, at most USERLOCK_WAIT_MS.
+ * The timer repeats, so that an alarm that comes just before flock(2)
+ * blocks is followed by one that interrupts it.
+ */
+static int
+userlock_wait(int fd)
+{
+	struct sigaction	 sa, old;
+	struct itimerval	 it;
+	int			 rv = -1, saved;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = userlock_alarm;	/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_sec = USERLOCK_WAIT_MS / 1000;
+	it.it_value.tv_usec = USERLOCK_WAIT_MS % 1000 * 1000;
+	it.it_interval.tv_usec = 10 * 1000;
+	userlock_late = 0;
+	if (sigaction(SIGALRM, &sa, &old) == -1)
+		return -1;
+	if (setitimer(ITIMER_REAL, &it, NULL) == 0)
+		while ((rv = flock(fd, LOCK_EX)) == -1 && errno == EINTR &&
+		    !userlock_late)
+			;
+	saved = errno;
+	memset(&it, 0, sizeof(it));
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+	(void)sigaction(SIGALRM, &old, NULL);
+	errno = saved;
+	return rv;
+}
+
 /*
  * The per-user session lock: a flock(2) on a file in a root-only
  * directory, held by the monitor until it exits.
@@ -178,9 +225,10 @@ userlock_take(const char *user)
 	close(dirfd);
 	if (fd == -1)
 		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 && (errno != EWOULDBLOCK ||
+	    userlock_wait(fd) == -1)) {
 		close(fd);
-		if (errno == EWOULDBLOCK)
+		if (errno == EWOULDBLOCK || errno == EINTR)
 			errno = EBUSY;
 		return -1;
 	}

@@ -91,6 +91,14 @@
 #define SESSION_END_GRACE	5
 
 /*
+ * How long a login waits for the user's session lock before it gets
+ * [IN-USE]: the previous session lets go of it a moment after its client
+ * has the answer to QUIT, and a client may log in again at once; a few
+ * scheduler delays of a busy host (milliseconds).
+ */
+#define USERLOCK_WAIT_MS	500
+
+/*
  * The largest maildrop accepted.  The index costs about 100 bytes a
  * message in the session process, and in the maildrop process while it
  * scans and commits, so a million messages bound both near 100 MB.  Beyond it: -ERR [SYS/PERM], nothing touched.

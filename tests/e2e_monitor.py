@@ -228,6 +228,39 @@ class Relogin(pt.Pop3TestCase):
             c.close()
         self.assertEqual(refused, 0, "logins refused [IN-USE] right after a QUIT")
 
+    def test_login_waits_for_a_lock_let_go_of_at_once(self):
+        """The previous session's monitor lets go of the lock a moment
+        after its client has the QUIT answer: the login waits for it
+        (here: held by the test until the monitor blocks in flock(2)),
+        rather than answering [IN-USE]."""
+        import fcntl
+        self.put_mbox(pt.plain_mbox(2))
+        os.makedirs("/run/pop3d", mode=0o700, exist_ok=True)
+        fd = os.open("/run/pop3d/alice", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            c = self.connect()
+            c.cmd("USER alice")
+            c.send("PASS %s\r\n" % pt.password("alice"))
+            deadline = time.monotonic() + 10
+            blocked = False
+            while not blocked and time.monotonic() < deadline:
+                for pid in self.srv.pids():
+                    try:
+                        with open("/proc/%d/syscall" % pid) as f:
+                            nr = f.read().split()[0]
+                    except (OSError, IndexError):
+                        continue
+                    if nr == "73":      # flock on x86_64
+                        blocked = True
+                time.sleep(0.005)
+            self.assertTrue(blocked, "no monitor waited in flock(2)")
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            self.assertReply(c.readline().decode(), "+OK maildrop has 2 messages")
+            self.assertReply(c.cmd("QUIT"), "+OK")
+        finally:
+            os.close(fd)
+
 
 class Contract(pt.Pop3TestCase):
     """Requests a compromised child could send: each ends the session."""
