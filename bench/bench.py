@@ -29,7 +29,23 @@ client is never the limit), each row a target of issue 11:
      result is checked (count and first Message-ID of what is left);
   5. memory: the proportional set size (/proc/PID/smaps_rollup, so that
      shared library pages count once) summed over the session's
-     processes, after STAT and after the download of case 3.
+     processes, after STAT and after the download of case 3;
+  6. the index (issue 13), --cases index: on the 1 GB mailbox and on a
+     Maildir of --maildir messages (50,000; generated once, a copy for
+     each server), pop3d with -i (a root-owned directory of the bench)
+     against itself with -i none for first logins (the index directory
+     emptied before each; pairs run one after the other, the order
+     alternating, the median of the pairs' ratios), then --runs later
+     logins on the unchanged mailbox and --runs more each after 3
+     messages were appended (or 3 files delivered to new/), PASS to
+     STAT, against Dovecot's warm index on its own copy (for the
+     Maildir an instance of its own with mail_location = maildir:...).
+     After pop3d's sessions STAT, UIDL and LIST must equal those of
+     -i none, the mailbox must be byte-identical (SHA-256 of the file,
+     of each Maildir file) to what was installed plus what was
+     appended, and pop3d's log (-v) must show the later logins used the
+     index.  Dovecot writes into the mbox (X-UID headers): its copy is
+     not checked.
 
 It prints the medians, then each target as a ratio of this run and
 whether it is met.  Only ratios measured in the same run mean anything:
@@ -41,7 +57,9 @@ last second).  The password is set with sha512crypt for all of them.
 How to run (as root, on Debian 12, by hand):
 
     make bench                     # the full run: about 15 minutes
-    make bench QUICK=1             # 20 MB and 10 MB, 2 runs: a check
+    make bench QUICK=1             # 20 MB, 10 MB, a Maildir of 1,000,
+                                   # 2 runs: a check
+    python3 bench/bench.py --cases index --runs 3   # issue 13 alone
     python3 bench/bench.py --servers pop3d,popa3d --runs 3 --cases login
 
 What it changes on the machine (run it only where that is acceptable):
