@@ -692,7 +692,7 @@ int	 io_flush_records(struct io *);
 int	 io_starttls(struct io *);
 /* io_tls_info: "TLSv1.3/CIPHER" for the log's tls= field, or "no". */
 const char *io_tls_info(struct io *);
-/* io_close: closes TLS if active. */
+/* io_close: closes TLS if active, then the client's descriptors. */
 void	 io_close(struct io *);
 
 #endif

@@ -915,7 +915,6 @@ session_end(struct session *s, const char *why)
 		(void)io_write(&s->io, "-ERR login time limit reached\r\n", 31);
 	}
 	(void)io_flush(&s->io);
-	io_close(&s->io);
 	/* a reason of several words is quoted, to stay one field */
 	q = why != NULL && strchr(why, ' ') != NULL ? "\"" : "";
 	if (s->state == S_TRANSACTION)
@@ -927,6 +926,7 @@ session_end(struct session *s, const char *why)
 	else if (why != NULL)
 		log_info("session ended before login reason=%s%s%s tls=%s", q,
 		    why, q, session_tls(s));
+	io_close(&s->io);
 	exit(0);
 }
 

@@ -496,4 +496,9 @@ io_close(struct io *io)
 		/* best effort: the client may be gone already */
 		(void)tls_close(io->tls);
 	}
+	/* the client sees the end now, not after the process has been
+	 * torn down */
+	(void)close(io->rfd);
+	if (io->wfd != io->rfd)
+		(void)close(io->wfd);
 }
