@@ -80,7 +80,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#define OPENSSL_SUPPRESS_DEPRECATED	/* SHA256_Init: see mbox.c */
+#include <openssl/sha.h>
 
 #include "pop3d.h"
 
@@ -176,19 +177,17 @@ commit_crashpoint(const char *what)
 #define CRASHPOINT(what)	do { } while (0)
 #endif
 
-/* SHA-256 of a and b; libcrypto's context is made once, so that only
- * the first call, before the mailbox is touched, can fail. */
+/* SHA-256 of a and b, by libcrypto's SHA-256 without its EVP layer,
+ * which would start libcrypto's library context inside the sandbox. */
 static void
 journal_sum(const void *a, size_t alen, const void *b, size_t blen,
     uint8_t out[32])
 {
-	static EVP_MD_CTX	*ctx;
+	SHA256_CTX	 ctx;
 
-	if ((ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL) ||
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, a, alen) != 1 ||
-	    (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
-	    EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+	if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, a, alen) != 1 ||
+	    (blen > 0 && SHA256_Update(&ctx, b, blen) != 1) ||
+	    SHA256_Final(out, &ctx) != 1)
 		fatalx("SHA-256 failed");
 }
 

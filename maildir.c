@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define OPENSSL_SUPPRESS_DEPRECATED	/* SHA256_Init: see mbox.c */
 #include <openssl/sha.h>
 
 #include "pop3d.h"
@@ -129,6 +130,7 @@ maildir_uidl(const char *unique, size_t len, char uidl[UIDL_SIZE])
 {
 	static const char	 hex[] = "0123456789abcdef";
 	unsigned char		 md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX		 c;
 	size_t			 i;
 	int			 plain = len > 0 && len <= 70;
 
@@ -140,7 +142,10 @@ maildir_uidl(const char *unique, size_t len, char uidl[UIDL_SIZE])
 		memcpy(uidl, unique, len);
 		return;
 	}
-	(void)SHA256((const unsigned char *)unique, len, md);
+	/* not SHA256(), which is EVP's in OpenSSL 3: see mbox.c */
+	if (SHA256_Init(&c) != 1 || SHA256_Update(&c, unique, len) != 1 ||
+	    SHA256_Final(md, &c) != 1)
+		fatalx("SHA-256 failed");
 	memcpy(uidl, "sha256:", 7);
 	for (i = 0; i < 16; i++) {
 		uidl[7 + 2 * i] = hex[md[i] >> 4];

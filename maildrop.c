@@ -13,6 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -603,6 +606,11 @@ maildrop_forget_index(struct maildrop *md)
 	free(md->idx.msgs);
 	md->idx.msgs = NULL;
 	md->idx.cap = 0;
+#ifdef __GLIBC__
+	/* the scan's buffers are free now: give their pages back, for the
+	 * rest of the session (glibc keeps them otherwise) */
+	malloc_trim(0);
+#endif
 }
 
 /*

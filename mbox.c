@@ -17,8 +17,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+/*
+ * SHA256_Init and friends: OpenSSL 3 calls them deprecated, yet they are
+ * its SHA-256 (with the CPU's SHA extensions) without the EVP layer, whose
+ * first use starts libcrypto's library context: it reads openssl.cnf and
+ * sets up the providers, about 350 KB of the maildrop process's memory
+ * for nothing it needs.  The maildrop process uses no other part of
+ * libcrypto (commit.c and maildir.c do the same).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define HAVE_AVX2	/* kernels for CPUs that have it, chosen at run time */
@@ -59,44 +67,33 @@ mbox_index_free(struct mbox_index *idx)
 	memset(idx, 0, sizeof(*idx));
 }
 
-/* SHA-256 from libcrypto, looked up once: OpenSSL 3 finds it faster in a
- * context that keeps it than by the old name each time. */
-static const EVP_MD *
-uidl_md(void)
-{
-	static const EVP_MD	*md;
-
-	if (md != NULL)
-		return md;
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined(LIBRESSL_VERSION_NUMBER)
-	md = EVP_MD_fetch(NULL, "SHA256", NULL);
-#endif
-	if (md == NULL)
-		md = EVP_sha256();
-	return md;
-}
-
 int
 mbox_index_digest(const struct mbox_index *idx,
     unsigned char out[MBOX_DIGEST])
 {
-	unsigned int	 n;
+	SHA256_CTX	 c;
 
-	return EVP_Digest(idx->msgs, idx->count * sizeof(*idx->msgs), out, &n,
-	    uidl_md(), NULL) == 1 && n == MBOX_DIGEST ? 0 : -1;
+	return SHA256_Init(&c) == 1 && SHA256_Update(&c, idx->msgs,
+	    idx->count * sizeof(*idx->msgs)) == 1 && SHA256_Final(out, &c) ==
+	    1 ? 0 : -1;
 }
 
 /*
- * The UIDL's SHA-256 is fixed: no openssl.cnf can have a say in it, and
- * reading and parsing that file cost a login more than the scan of a
- * small mailbox (libtls does without it too).
+ * SHA-256 works: the known answer for "abc" (FIPS 180-2, B.1).  No
+ * openssl.cnf has a say in the UIDL: nothing here starts libcrypto's
+ * library context, which would read it.
  */
 int
 mbox_prepare(void)
 {
-	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1)
+	static const unsigned char	 abc[4] = { 0xba, 0x78, 0x16, 0xbf };
+	unsigned char			 md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX			 c;
+
+	if (SHA256_Init(&c) != 1 || SHA256_Update(&c, "abc", 3) != 1 ||
+	    SHA256_Final(md, &c) != 1)
 		return -1;
-	return uidl_md() != NULL ? 0 : -1;
+	return memcmp(md, abc, sizeof(abc)) == 0 ? 0 : -1;
 }
 
 void
@@ -111,7 +108,7 @@ mbox_scan_init(struct mbox_scan *s, struct mbox_index *idx)
 static int
 scan_release(struct mbox_scan *s)
 {
-	EVP_MD_CTX_free(s->hash);
+	free(s->hash);
 	s->hash = NULL;
 	return s->err;
 }
@@ -120,7 +117,7 @@ scan_release(struct mbox_scan *s)
 static void
 hash_add(struct mbox_scan *s, const void *p, size_t n)
 {
-	if (EVP_DigestUpdate(s->hash, p, n) != 1)
+	if (SHA256_Update(s->hash, p, n) != 1)
 		s->err = MBOX_NOMEM;
 }
 
@@ -235,7 +232,7 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	struct mbox_msg		*m = &s->idx->msgs[s->idx->count - 1];
-	uint8_t			 md[EVP_MAX_MD_SIZE], blen[8];
+	uint8_t			 md[SHA256_DIGEST_LENGTH], blen[8];
 	off_t			 lfs = s->lfs, body = 0;
 	int			 i;
 
@@ -271,7 +268,7 @@ msg_close(struct mbox_scan *s, off_t end, int partial)
 	for (i = 0; i < 8; i++)
 		blen[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
 	hash_add(s, blen, sizeof(blen));
-	if (EVP_DigestFinal_ex(s->hash, md, NULL) != 1) {
+	if (SHA256_Final(md, s->hash) != 1) {
 		s->err = MBOX_NOMEM;
 		return;
 	}
@@ -310,8 +307,8 @@ msg_start(struct mbox_scan *s)
 	s->body_lfs = 0;
 	s->body_next = 0;
 	s->hashing = 1;
-	if ((s->hash == NULL && (s->hash = EVP_MD_CTX_new()) == NULL) ||
-	    EVP_DigestInit_ex(s->hash, uidl_md(), NULL) != 1)
+	if ((s->hash == NULL && (s->hash = malloc(sizeof(*s->hash))) ==
+	    NULL) || SHA256_Init(s->hash) != 1)
 		s->err = MBOX_NOMEM;
 }
 

@@ -94,8 +94,8 @@ struct mbox_scan {
 	int		 body_next;	/* this line ends the headers */
 	off_t		 body_off;	/* where the body starts, or -1 */
 	off_t		 body_lfs;	/* lfs at body_off */
-	struct evp_md_ctx_st *hash;	/* UIDL: From_ line, headers, body
-					 * length; libcrypto's EVP_MD_CTX */
+	struct SHA256state_st *hash;	/* UIDL: From_ line, headers, body
+					 * length; libcrypto's SHA256_CTX */
 	uint64_t	 sum[SUM_LANES];	/* content sum, see content_sum */
 	uint64_t	 stripes;	/* of SUM_LANES * 8 bytes summed */
 	unsigned char	 carry[SUM_LANES * 8]; /* short of a stripe */
@@ -112,8 +112,8 @@ void	 mbox_index_free(struct mbox_index *);
 int	 mbox_index_digest(const struct mbox_index *,
 	    unsigned char [MBOX_DIGEST]);
 
-/* mbox_prepare: looks up what the scanner needs from libcrypto, before
- * a sandbox can stop it; returns 0, or -1 if SHA-256 is missing. */
+/* mbox_prepare: checks libcrypto's SHA-256 gives the known answer;
+ * returns 0, or -1 if it does not. */
 int	 mbox_prepare(void);
 
 /* mbox_scan_init: starts a scan that fills idx, which must be zeroed or

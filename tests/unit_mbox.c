@@ -15,6 +15,7 @@
 
 #include "../mbox.c"
 #include "../xform.c"
+#include <openssl/evp.h>	/* the reference UIDL, by another road */
 #include "unit.h"
 
 #define LEN(s)	(sizeof(s) - 1)
