@@ -146,6 +146,7 @@ index_of(int fd, int ixfd, struct mbox_index *idx)
 {
 	struct index_meta	 meta;
 
+	mbox_index_free(idx);
 	if (mbox_scan_fd(fd, -1, idx) != MBOX_OK ||
 	    index_mbox_note(fd, idx, &meta) == -1)
 		return -1;
@@ -171,6 +172,7 @@ test_round_trip(void)
 	REQUIRE(fstat(fd, &st) == 0);
 	CHECK(meta.ino == st.st_ino && meta.size == st.st_size);
 	/* another user's index is no index */
+	mbox_index_free(&back);
 	CHECK(index_read(ixfd, getuid() + 1, &meta, &back) == -1);
 	CHECK(back.count == 0 && back.msgs == NULL);
 	/* an empty file is no index */
@@ -353,6 +355,8 @@ load_now(int fd, int ixfd, struct mbox_index *idx)
 	int			 rv;
 
 	memset(&fresh, 0, sizeof(fresh));
+	/* what index_of left in idx goes: the load fills it afresh */
+	mbox_index_free(idx);
 	rv = index_mbox_load(ixfd, fd, getuid(), idx);
 	if (rv != -1 && (mbox_scan_fd(fd, -1, &fresh) != MBOX_OK ||
 	    !same_index(idx, &fresh)))
