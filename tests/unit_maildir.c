@@ -336,10 +336,12 @@ test_open_after_rename(void)
 	snprintf(a, sizeof(a), "%s/new/1700000002.b.host", tree);
 	CHECK(unlink(a) == 0);
 	CHECK_INT(maildir_open_msg(&md, 1), ==, -1);
-	/* replaced by another file of that name: not the one scanned */
-	snprintf(a, sizeof(a), "%s/new/1700000003.c.host", tree);
-	CHECK(unlink(a) == 0);
-	put("new", "1700000003.c.host", "message c\n");
+	/* replaced by another file of that name: not the one scanned; made
+	 * before the old one goes, so that it cannot get the old inode */
+	put("tmp", "1700000003.c.host", "message c\n");
+	snprintf(a, sizeof(a), "%s/tmp/1700000003.c.host", tree);
+	snprintf(b, sizeof(b), "%s/new/1700000003.c.host", tree);
+	CHECK(rename(a, b) == 0);
 	CHECK_INT(maildir_open_msg(&md, 2), ==, -1);
 	free_tree(&md);
 	remove_tree();
