@@ -694,7 +694,7 @@ maildir_open(struct maildir *md, char *dir, size_t size)
 static void
 maildir_send_index(struct maildir *md)
 {
-	static struct mbox_msg	 batch[IPC_MAX_PAYLOAD /
+	static struct mbox_msg	 batch[IPC_INDEX_BATCH /
 				    sizeof(struct mbox_msg)];
 	const size_t		 max = sizeof(batch) / sizeof(batch[0]);
 	struct maildir_msg	*m;

@@ -567,7 +567,7 @@ maildrop_scan(struct maildrop *md)
 static void
 maildrop_send_index(struct maildrop *md)
 {
-	const size_t	 batch = IPC_MAX_PAYLOAD / sizeof(struct mbox_msg);
+	const size_t	 batch = IPC_INDEX_BATCH / sizeof(struct mbox_msg);
 	struct stat	 a, b;
 	size_t		 i, n;
 	int		 rdfd = -1;

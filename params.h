@@ -146,6 +146,15 @@
  */
 #define IPC_MAX_PAYLOAD		65536
 
+/*
+ * The index goes to the session process in batches of at most this
+ * many octets: each datagram is received into a buffer of
+ * IPC_MAX_PAYLOAD (twice: the socket's and the message's), and a small
+ * one touches only a few pages of them for the rest of the session.  A
+ * thousand sends for a million messages cost nothing next to the scan.
+ */
+#define IPC_INDEX_BATCH		8192
+
 /* Longest log line a child may hand to the monitor. */
 #define MAX_LOG_LINE		512
 
