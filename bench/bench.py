@@ -562,7 +562,8 @@ def ensure_root_dir(path):
 
 def setup_bench_user():
     """Both users get the same random password, as sha512crypt."""
-    pw = secrets.token_urlsafe(18)
+    # a letter first: pop3bench takes it as an argument, never an option
+    pw = "p" + secrets.token_urlsafe(18)
     for u in (USER, USER2):
         ensure_user(u, "/nonexistent", system=False)
         run(["chpasswd", "-c", "SHA512"], input=("%s:%s\n" % (u, pw)).encode())
