@@ -19,36 +19,50 @@
  * carries a sequence number and its own SHA-256.  Records go to the two
  * slots in turn, so a torn write spoils only the newer one.
  *
- * The order of work, each arrow a write then an fsync:
- *   1. journal written -> fsync journal and directory; the mailbox is as
- *      it was.  A crash before this leaves an invalid or no journal, and
- *      a mailbox nobody touched: recovery just removes the journal.
- *   2. a step where the gap (src - dst) is at least a scratch step copies
- *      up to the gap (and STEP_MAX) straight down -> fsync mailbox ->
- *      progress record -> fsync journal.  It never overwrites its own
+ * The order of work, each arrow a write then an fsync (fdatasync where
+ * only the data and the size must be durable, as for every write of the
+ * mailbox and of the journal after its creation):
+ *   1. journal created -> fsync directory; written -> fsync journal; the
+ *      mailbox is as it was.  A crash before this leaves an invalid or
+ *      no journal, and a mailbox nobody touched: recovery just removes
+ *      the journal.  If the first step goes through the scratch area,
+ *      this first record is already its PREPARING record (step 3).
+ *   2. a step where the gap (src - dst) is STEP_DIRECT or more, or all
+ *      that is left, copies up to the gap straight down -> fsync mailbox
+ *      -> progress record -> fsync journal.  It never overwrites its own
  *      source, and every later source lies above all that was written,
  *      so redoing the step from the last record reads the same bytes.
  *   3. where the gap is smaller, the step goes through a scratch area of
- *      SCRATCH_SIZE bytes past the end of the data: the file grows by it
+ *      scratch_size bytes past the end of the data: the file grows by it
  *      (PREPARING record -> ftruncate -> fsync -> READY record; a hole
- *      reads as zeros, so recovery can tell whether it grew), then
- *      source -> scratch, fsync, STAGED record, then scratch -> its
- *      place, fsync, progress record.  Every byte a step overwrites is
- *      also where the last record says until the next record, and the
- *      step is SCRATCH_SIZE long however small the gap, which keeps the
- *      fsyncs few when one small message at the top is deleted.
+ *      reads as zeros, so recovery can tell whether it grew, and new
+ *      mail appended after a crash starts with "From "), then source ->
+ *      scratch, fsync, STAGED record, then scratch -> its place, fsync,
+ *      progress record.  Every byte a step overwrites is also where the
+ *      last record says until the next record.  A step stages as much as
+ *      is left, up to the scratch area's size and half the free space:
+ *      nothing in the argument bounds it, and one small message deleted
+ *      at the top of a large mailbox is then one step.
  *   4. the tail: the same steps, up to the scratch area, then on from
  *      past it to the end of the file: mail a delivery agent appended
  *      after a crash lies there and simply becomes part of the tail.
  *   5. a TRUNCATING record: the final size, the end of file it was
  *      computed from and a fingerprint of the leftover bytes between
- *      them -> truncate -> fsync.  After a crash here the file may or may
- *      not be truncated, and a delivery agent may have appended either
- *      way: if the leftover bytes are still there (the fingerprint
- *      matches) the tail goes on from the old end, else it was truncated
- *      and whatever follows the final size is new mail.
- *   6. the journal is removed.  If the removal is lost, step 5's check
- *      finds the truncation done and recovery removes the journal.
+ *      them -> truncate -> fsync.  It is also the record of the last
+ *      step (taken once that step's bytes are durable), so no progress
+ *      record is written just before it.  After a crash here the file
+ *      may or may not be truncated, and a delivery agent may have
+ *      appended either way: if the leftover bytes are still there (the
+ *      fingerprint matches) the tail goes on from the old end, else it
+ *      was truncated and whatever follows the final size is new mail.
+ *   6. the journal is removed -> fsync directory.  If the removal is
+ *      lost, step 5's check finds the truncation done and recovery
+ *      removes the journal.
+ * Each fsync is the one point at which the next write may rely on the
+ * one before: a record only after the bytes it describes, a write over
+ * mail only after the record that says where else that mail is, the
+ * truncation only after the record that tells it from new mail, the
+ * journal's removal only after the truncation.
  * The next session runs recovery under the mailbox lock before it scans,
  * so mail readers and delivery agents see a mailbox with every undeleted
  * message once, and the deleted ones gone or, until recovery, not yet.
@@ -56,7 +70,11 @@
  * perhaps the scratch area at its end): a reader that looks then sees
  * duplicates, never a loss.
  *
- * The price: two fsyncs a step (four through the scratch area).
+ * The price, for one small message deleted at the top: two fsyncs of
+ * the directory, two of the journal and two of the mailbox, then four
+ * per scratch step, less the last step's progress record; every moved
+ * byte is written twice, once to the scratch area and once to its
+ * place.  A large gap costs two fsyncs a step and one write a byte.
  *
  * A journal is finished only on the file it describes as it left it.
  * Its head names the file (device, inode), and each progress record
@@ -71,6 +89,7 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,18 +107,30 @@
 /*
  * The journal's format.  J3 differs from J2 only in the size of the
  * scratch area; a J2 journal left by a crash of the version before is
- * finished with J2's size.
+ * finished with J2's size.  Which records a commit writes (fewer now)
+ * is not part of the format: what each record means is.
  */
 #define JOURNAL_MAGIC	"pop3dJ3\n"
 #define JOURNAL_MAGIC_J2	"pop3dJ2\n"
+static const struct journal_format {
+	const char	*magic;
+	uint64_t	 scratch_size;
+} journal_formats[] = {
+	{ JOURNAL_MAGIC, 64 * 1024 * 1024 },
+	{ JOURNAL_MAGIC_J2, 8 * 1024 * 1024 },
+};
+#define NFORMATS	(sizeof(journal_formats) / sizeof(journal_formats[0]))
 /*
- * A step is one copy then two fsyncs (mailbox, journal): the larger the
- * steps, the fewer the fsyncs.  A step straight down moves at most the
- * gap and STEP_MAX; one through the scratch area at most SCRATCH_SIZE.
+ * A step is one copy then a record: the larger the steps, the fewer the
+ * fsyncs.  Nothing in the argument bounds a step; the disk does: a step
+ * through the scratch area holds its bytes twice until it is done, so it
+ * takes at most half the free space (and the scratch area's size).  A
+ * gap of STEP_DIRECT bytes or more is closed straight down, every byte
+ * written once, in steps of at most the gap; a smaller one would take
+ * too many steps (two fsyncs each), so it goes through the scratch area.
  */
-#define STEP_MAX	(64 * 1024 * 1024)
-#define SCRATCH_SIZE	(64 * 1024 * 1024)
-#define SCRATCH_SIZE_J2	(8 * 1024 * 1024)
+#define STEP_DIRECT	(16 * 1024 * 1024)
+#define STEP_MIN	(1024 * 1024)
 #define COPY_BUFFER	(1024 * 1024)
 #define FINGERPRINT	(64 * 1024)	/* bytes read at each end */
 
@@ -153,6 +184,7 @@ struct commit {
 	struct journal_move	*moves;
 	struct journal_progress	 p;
 	uint64_t		 scratch_size;	/* by the journal's format */
+	int			 pending;	/* c->p not yet written */
 };
 
 #ifdef POP3D_TEST_HOOKS
@@ -362,29 +394,37 @@ commit_advance(struct commit *c, uint64_t n)
 }
 
 /*
- * The scratch area: SCRATCH_SIZE bytes past the end of the data, made by
+ * The scratch area: scratch_size bytes past the end of the data, made by
  * growing the file (a hole reads as zeros).  Recorded as PREPARING
  * before the file grows, so that recovery can tell, by those zeros,
- * whether it did.
+ * whether it did; a new commit that starts with a step through it says
+ * so in its first record already.
  */
 static int
 commit_scratch(struct commit *c, uint64_t at)
 {
-	c->p.scratch = SCRATCH_PREPARING;
-	c->p.scratch_at = at;
-	if (journal_advance(c) == -1)
-		return -1;
+	if (c->p.scratch == SCRATCH_NONE) {
+		c->p.scratch = SCRATCH_PREPARING;
+		c->p.scratch_at = at;
+		if (journal_advance(c) == -1)
+			return -1;
+	}
 	CRASHPOINT("truncate mailbox");
-	if (ftruncate(c->fd, at + c->scratch_size) == -1)
+	if (ftruncate(c->fd, c->p.scratch_at + c->scratch_size) == -1)
 		return -1;
+	/* the new size is metadata a read needs: fdatasync writes it */
 	CRASHPOINT("fsync mailbox");
-	if (fsync(c->fd) == -1)
+	if (fdatasync(c->fd) == -1)
 		return -1;
 	c->p.scratch = SCRATCH_READY;
 	return journal_advance(c);
 }
 
-/* A staged step, once its bytes are safe in the scratch area. */
+/*
+ * A staged step, once its bytes are safe in the scratch area.  Its record
+ * is left pending: the next step writes it before it writes the mailbox,
+ * or the TRUNCATING record takes its place.
+ */
 static int
 commit_unstage(struct commit *c, uint64_t dst)
 {
@@ -393,33 +433,69 @@ commit_unstage(struct commit *c, uint64_t dst)
 		return -1;
 	commit_advance(c, c->p.staged);
 	c->p.staged = 0;
-	return journal_advance(c);
+	c->pending = 1;
+	return 0;
 }
 
 /*
- * One step: straight down when the gap is as large as a scratch step,
- * else through the scratch area, so that a step is never smaller than
- * SCRATCH_SIZE (or what is left) however small the gap.  Either way
- * every byte the step overwrites is
- * also somewhere the journal says, until the record after it.
+ * How much a step through the scratch area may stage: half the space
+ * the file system has left for us, at least STEP_MIN, at most the
+ * scratch area.
+ */
+static uint64_t
+commit_budget(const struct commit *c)
+{
+	struct statvfs	 sf;
+	uint64_t	 n = c->scratch_size, bsize;
+
+	if (fstatvfs(c->fd, &sf) == 0 && (bsize = sf.f_frsize) > 0 &&
+	    (uint64_t)sf.f_bavail < n / bsize * 2)
+		n = (uint64_t)sf.f_bavail * bsize / 2;
+#ifdef POP3D_TEST_HOOKS
+	/* small steps, so that the crash walks see several of them */
+	if (getenv("POP3D_TEST_STEP") != NULL)
+		return strtoull(getenv("POP3D_TEST_STEP"), NULL, 10);
+#endif
+	return n < STEP_MIN ? STEP_MIN : n;
+}
+
+/* Whether the step from src down to dst, left bytes, goes straight. */
+static int
+commit_direct(uint64_t src, uint64_t dst, uint64_t left)
+{
+	return src - dst >= left || src - dst >= STEP_DIRECT;
+}
+
+/*
+ * One step, its record left pending: straight down by at most the gap,
+ * else through the scratch area, as much as the budget allows however
+ * small the gap.  Either way every byte the step overwrites is also
+ * somewhere the journal says, until the record after it.
  */
 static int
 commit_step(struct commit *c, uint64_t src, uint64_t dst, uint64_t left,
     uint64_t data_end)
 {
-	uint64_t	 n = left < c->scratch_size ? left : c->scratch_size;
+	uint64_t	 n;
 
-	if (src - dst >= n) {
+	if (c->pending && journal_advance(c) == -1)
+		return -1;
+	c->pending = 0;
+	if (commit_direct(src, dst, left)) {
 		n = left < src - dst ? left : src - dst;
-		if (n > STEP_MAX)
-			n = STEP_MAX;
+		if (n > c->scratch_size)
+			n = c->scratch_size;
 		if (commit_copy(c, dst, src, n) == -1 ||
 		    commit_witness(c, dst, n) == -1)
 			return -1;
 		commit_advance(c, n);
-		return journal_advance(c);
+		c->pending = 1;
+		return 0;
 	}
-	if (c->p.scratch == SCRATCH_NONE && commit_scratch(c, data_end) == -1)
+	if ((n = commit_budget(c)) > left)
+		n = left;
+	if (c->p.scratch != SCRATCH_READY &&
+	    commit_scratch(c, data_end) == -1)
 		return -1;
 	if (commit_copy(c, c->p.scratch_at, src, n) == -1 ||
 	    commit_witness(c, c->p.scratch_at, n) == -1)
@@ -443,7 +519,11 @@ commit_data_end(const struct commit *c, uint64_t size)
 	return size;
 }
 
-/* Steps 2 to 4 above, from wherever the progress record says. */
+/*
+ * Steps 2 to 5 above, from wherever the progress record says.  The
+ * record of the last step is the TRUNCATING one: its fingerprint and
+ * witness are taken after the step's bytes are durable.
+ */
 static int
 commit_execute(struct commit *c)
 {
@@ -469,21 +549,22 @@ commit_execute(struct commit *c)
 		    c->p.scratch != SCRATCH_READY ||
 		    c->p.tail_src != c->p.scratch_at)
 			break;
-		/* the data before the scratch is done: skip over it */
+		/* the data before the scratch is done: skip over it, in the
+		 * next record */
 		c->p.tail_src += c->scratch_size;
-		if (journal_advance(c) == -1)
-			return -1;
+		c->pending = 1;
 	}
 	c->p.state = P_TRUNCATING;
 	c->p.eof = st.st_size;
 	if (commit_fingerprint(c->fd, c->p.tail_dst, c->p.eof,
 	    c->p.fingerprint) == -1 || journal_advance(c) == -1)
 		return -1;
+	c->pending = 0;
 	CRASHPOINT("truncate mailbox");
 	if (ftruncate(c->fd, c->p.tail_dst) == -1)
 		return -1;
 	CRASHPOINT("fsync mailbox");
-	return fsync(c->fd);
+	return fdatasync(c->fd);
 }
 
 /*
@@ -547,25 +628,31 @@ int
 commit_run(int fd, int jfd, const struct mbox_index *idx,
     const unsigned char *deleted)
 {
-	struct commit	 c;
-	struct stat	 st;
-	int		 rv = -1, saved;
+	const struct journal_format	*f;
+	struct commit			 c;
+	struct stat			 st;
+	uint64_t			 src, dst, left;
+	int				 rv = -1, saved;
+#ifdef POP3D_TEST_HOOKS
+	const char			*e;
+#endif
 
 	memset(&c, 0, sizeof(c));
 	c.fd = fd;
 	c.jfd = jfd;
 	if (fstat(fd, &st) == -1 || commit_plan(&c, idx, deleted) == -1)
 		return -1;
-	memcpy(c.head.magic, JOURNAL_MAGIC, sizeof(c.head.magic));
-	c.scratch_size = SCRATCH_SIZE;
+	f = &journal_formats[0];
 #ifdef POP3D_TEST_HOOKS
-	/* the previous format, for the test that the next login finishes
-	 * what a crash of the version before left */
-	if (getenv("POP3D_TEST_JOURNAL_J2") != NULL) {
-		memcpy(c.head.magic, JOURNAL_MAGIC_J2, sizeof(c.head.magic));
-		c.scratch_size = SCRATCH_SIZE_J2;
-	}
+	/* the earlier format, for the test that the next login finishes
+	 * what a crash of the version before left: POP3D_TEST_JOURNAL=J2 */
+	if ((e = getenv("POP3D_TEST_JOURNAL")) != NULL)
+		while (f < journal_formats + NFORMATS - 1 &&
+		    strncmp(f->magic + 5, e, 2) != 0)
+			f++;
 #endif
+	memcpy(c.head.magic, f->magic, sizeof(c.head.magic));
+	c.scratch_size = f->scratch_size;
 	c.head.dev = st.st_dev;
 	c.head.ino = st.st_ino;
 	rv = -2;
@@ -573,6 +660,13 @@ commit_run(int fd, int jfd, const struct mbox_index *idx,
 		goto out;
 	journal_sum(&c.head, offsetof(struct journal_head, sum), c.moves,
 	    c.head.nmoves * sizeof(*c.moves), c.head.sum);
+	/* a first step through the scratch area: its PREPARING record is
+	 * this one */
+	commit_position(&c, st.st_size, &src, &dst, &left);
+	if (left > 0 && !commit_direct(src, dst, left)) {
+		c.p.scratch = SCRATCH_PREPARING;
+		c.p.scratch_at = st.st_size;
+	}
 	/* step 1: the whole plan is durable before a byte of mail moves */
 	c.p.seq = 1;
 	journal_sum(&c.p, offsetof(struct journal_progress, sum), NULL, 0,
@@ -584,7 +678,7 @@ commit_run(int fd, int jfd, const struct mbox_index *idx,
 	    write_all(jfd, &c.p, sizeof(c.p), journal_slot(&c, 1)) == -1)
 		goto out;
 	CRASHPOINT("fsync journal");
-	if (fsync(jfd) == -1)
+	if (fdatasync(jfd) == -1)
 		goto out;
 	rv = commit_execute(&c);
  out:
@@ -660,19 +754,18 @@ journal_load(struct commit *c, const struct stat *st)
 {
 	struct stat	 jst;
 	uint8_t		 sum[32];
-	size_t		 mlen;
+	size_t		 mlen, i;
 
 	if (fstat(c->jfd, &jst) == -1)
 		return -1;
 	if (jst.st_size < (off_t)sizeof(c->head) ||
 	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1)
 		return 0;
-	if (memcmp(c->head.magic, JOURNAL_MAGIC, sizeof(c->head.magic)) == 0)
-		c->scratch_size = SCRATCH_SIZE;
-	else if (memcmp(c->head.magic, JOURNAL_MAGIC_J2,
-	    sizeof(c->head.magic)) == 0)
-		c->scratch_size = SCRATCH_SIZE_J2;
-	else
+	for (i = 0; i < NFORMATS; i++)
+		if (memcmp(c->head.magic, journal_formats[i].magic,
+		    sizeof(c->head.magic)) == 0)
+			c->scratch_size = journal_formats[i].scratch_size;
+	if (c->scratch_size == 0)
 		return 0;
 	if (c->head.nmoves > MAX_MESSAGES + 1 || jst.st_size !=
 	    (off_t)(sizeof(c->head) + c->head.nmoves * sizeof(*c->moves) +
@@ -737,15 +830,26 @@ commit_truncated(struct commit *c, const struct stat *st)
 	return memcmp(now, c->p.fingerprint, sizeof(now)) != 0;
 }
 
-/* Whether the n bytes at off are all zero: a scratch area not yet used. */
+/*
+ * Whether the n bytes at off are all zero: a scratch area not yet used.
+ * A hole is zeros: only the data the file system has there is read.
+ */
 static int
 commit_zeros(int fd, uint64_t off, uint64_t n)
 {
 	static char	 buf[COPY_BUFFER];
+	uint64_t	 end = off + n;
 	size_t		 k, i;
+	off_t		 data;
 
-	for (; n > 0; n -= k, off += k) {
-		k = n < sizeof(buf) ? n : sizeof(buf);
+	if ((data = lseek(fd, off, SEEK_DATA)) == -1 && errno == ENXIO)
+		return 1;
+	if (data != -1 && (uint64_t)data >= end)
+		return 1;
+	if (data != -1)
+		off = data;
+	for (; off < end; off += k) {
+		k = end - off < sizeof(buf) ? end - off : sizeof(buf);
 		if (read_all(fd, buf, k, off) == -1)
 			return 0;
 		for (i = 0; i < k; i++)

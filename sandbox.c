@@ -198,6 +198,7 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW(__NR_fsync),
 	ALLOW(__NR_fdatasync),
 	ALLOW(__NR_ftruncate),
+	ALLOW(__NR_lseek),		/* SEEK_DATA: a scratch area's holes */
 	ALLOW(__NR_fadvise64),		/* sequential scan */
 	ALLOW(__NR_linkat),		/* NFS-safe dot-lock */
 	ALLOW(__NR_unlinkat),		/* dot-lock and journal removal */

@@ -615,15 +615,26 @@ class OldJournal(CrashWalk):
     with its 8 MB scratch area): the next login, by this version, still
     finishes the commit, at every crash point."""
 
-    crash_env = {"POP3D_TEST_JOURNAL_J2": "1"}
+    crash_env = {"POP3D_TEST_JOURNAL": "J2"}
     journal_magic = b"pop3dJ2\n"
+
+
+class SmallSteps(CrashWalk):
+    """Steps through the scratch area smaller than what is left to move
+    (as when the disk is nearly full): several steps reuse the scratch
+    area, and a crash in any of them recovers."""
+
+    crash_env = {"POP3D_TEST_STEP": "1000"}
 
 
 for _name in list(vars(CrashWalk)):
     if _name.startswith("test_"):
         setattr(OldJournal, _name, None)
+        setattr(SmallSteps, _name, None)
 OldJournal.test_root_first = _make_walk("root", "first", False, "crash79")
 OldJournal.test_home_mix_deliver = _make_walk("home", "mix", True, "crash80")
+SmallSteps.test_root_first_deliver = _make_walk("root", "first", True, "crash76")
+SmallSteps.test_home_mix = _make_walk("home", "mix", False, "crash75")
 
 
 # ----------------------------------------------------------------------
