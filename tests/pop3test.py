@@ -710,8 +710,10 @@ class Pop3TestCase(unittest.TestCase):
         args = []
         if cleartext:
             args.append("-P")
+        # no index unless a test asks for one (-i DIR after these): the
+        # default /var/cache/pop3d is the host's, there or not
         args += ["-a", self.env.passwd, "-t", str(timeout),
-                 "-m", maildrop or os.path.join(self.spool, "%u")]
+                 "-m", maildrop or os.path.join(self.spool, "%u"), "-i", "none"]
         return args
 
     def server(self, args=None, host="127.0.0.1", binary=None, env=None, **kw):
