@@ -296,6 +296,7 @@ maildir_index_hit(struct maildir *md, int dir, const struct dirent *de)
 
 	if (md->nix == 0)
 		return NULL;
+	memset(&key, 0, sizeof(key));
 	key.dir = dir;
 	key.name = de->d_name;
 	hit = bsearch(&key, md->ix, md->nix, sizeof(*md->ix),
