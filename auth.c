@@ -168,7 +168,7 @@ auth_cost(const char *h)
 	if (strncmp(h, "$y$", 3) == 0 || strncmp(h, "$gy$", 4) == 0) {
 		/* yescrypt: flags, then log2(N) - 1 and r - 1 */
 		h += h[1] == 'y' ? 3 : 4;
-		if ((n = auth_itoa64(h[1])) == -1 || (m = auth_itoa64(h[2])) ==
+		if (h[0] == '\0' || (n = auth_itoa64(h[1])) == -1 || (m = auth_itoa64(h[2])) ==
 		    -1 || n > 30)
 			return 0;
 		return 0.46 * (m + 1) * auth_pow2(n + 1);
