@@ -606,9 +606,11 @@ maildrop_forget_index(struct maildrop *md)
 	free(md->idx.msgs);
 	md->idx.msgs = NULL;
 	md->idx.cap = 0;
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(POP3D_SANITIZE)
 	/* the scan's buffers are free now: give their pages back, for the
-	 * rest of the session (glibc keeps them otherwise) */
+	 * rest of the session (glibc keeps them otherwise).  Not with the
+	 * sanitizers, whose allocator is not glibc's: the call would set up
+	 * glibc's, which asks getrandom(2), inside the sandbox. */
 	malloc_trim(0);
 #endif
 }
