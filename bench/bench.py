@@ -1548,7 +1548,8 @@ class Bench:
                 out.append("  %-58s     n/a" % label)
                 return
             ok = value >= limit if higher else value <= limit
-            out.append("  %-58s %7.2f  %s %s %.2f" % (
+            # three places: at two, 2.004 would print as "2.00 NOT MET"
+            out.append("  %-58s %7.3f  %s %s %.2f" % (
                 label, value, "met:" if ok else "NOT MET:",
                 ">=" if higher else "<=", limit))
         p = lambda k: self.med("pop3d", k)
