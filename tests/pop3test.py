@@ -527,8 +527,11 @@ class Server:
         setenv = []
         for k, v in (env or {}).items():
             setenv += ["-E", "%s=%s" % (k, v)]
+        # setpriv: the listener gets SIGTERM when the runner dies, even by
+        # SIGKILL, so that an interrupted run leaves no listener behind
         self.proc = subprocess.Popen(
-            ["systemd-socket-activate", "--accept", "--inetd", "-l", listen] + setenv
+            ["setpriv", "--pdeathsig", "TERM",
+             "systemd-socket-activate", "--accept", "--inetd", "-l", listen] + setenv
             + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.logf)
         deadline = time.monotonic() + 10
