@@ -768,19 +768,52 @@ uidl_cmp(const void *a, const void *b)
 }
 
 /*
+ * After a resumed scan only the messages from first on are new; the
+ * ones before kept their suffixes.  A new message's suffix counts the
+ * earlier messages of its digest, a comparison with each: for the few
+ * messages a later login finds appended, cheaper than sorting them all.
+ */
+static void
+uidl_suffixes_new(struct mbox_index *idx, size_t first)
+{
+	struct mbox_msg	*m;
+	uint64_t	 u, v;
+	size_t		 i, j, dup;
+
+	for (j = first; j < idx->count; j++) {
+		m = &idx->msgs[j];
+		memcpy(&u, m->uidl, sizeof(u));
+		for (i = 0, dup = 1; i < j; i++) {
+			memcpy(&v, idx->msgs[i].uidl, sizeof(v));
+			if (u == v &&
+			    memcmp(idx->msgs[i].uidl, m->uidl, UIDL_HEX) == 0)
+				dup++;
+		}
+		if (dup > 1)
+			snprintf(m->uidl + UIDL_HEX, UIDL_SIZE - UIDL_HEX,
+			    ".%zu", dup);
+	}
+}
+
+/*
  * Messages equal in From_ line, headers and body length (in practice
  * byte-identical copies) share a digest: the second in the file gets
  * ".2", the third ".3", and so on.  Sorting keeps
- * this O(n log n) for a million messages.
+ * this O(n log n) for a million messages.  Messages before first have
+ * theirs already (a resumed scan).
  */
 static int
-uidl_suffixes(struct mbox_index *idx)
+uidl_suffixes(struct mbox_index *idx, size_t first)
 {
 	struct mbox_msg	**v;
 	size_t		  i, dup;
 
 	if (idx->count < 2)
 		return MBOX_OK;
+	if (first > 0 && idx->count - first <= MBOX_SUFFIX_LINEAR) {
+		uidl_suffixes_new(idx, first);
+		return MBOX_OK;
+	}
 	if ((v = calloc(idx->count, sizeof(struct mbox_msg *))) == NULL)
 		return MBOX_NOMEM;
 	for (i = 0; i < idx->count; i++)
@@ -823,7 +856,7 @@ mbox_scan_finish(struct mbox_scan *s)
 	s->idx->end = s->pos;
 	memcpy(s->idx->sum_part, s->sum, sizeof(s->idx->sum_part));
 	s->idx->sum = content_sum_end(s);
-	return s->err = uidl_suffixes(s->idx);
+	return s->err = uidl_suffixes(s->idx, s->known);
 }
 
 /*
@@ -903,6 +936,7 @@ mbox_scan_resume(int fd, off_t start, off_t sum_from,
 	s.sum_from = sum_from;
 	s.stripes = sum_from / SUM_STRIPE;
 	memcpy(s.sum, sum_part, sizeof(s.sum));
+	s.known = idx->count;
 	return scan_fd(&s, fd, start, -1);
 }
 

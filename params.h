@@ -217,6 +217,13 @@
 #define INDEX_RACY_WAIT		50
 
 /*
+ * A scan resumed from the index gives duplicate suffixes to the messages
+ * it added by comparing each with all before it, up to this many of them
+ * (a later login finds a few); past it, by sorting all (n log n).
+ */
+#define MBOX_SUFFIX_LINEAR	64
+
+/*
  * UIDL: 32 hex digits of the hash, then ".N" for exact duplicates (mbox),
  * or a Maildir name's unique part: at most 70 octets (RFC 1939 section
  * 7), and the NUL.

@@ -101,6 +101,8 @@ struct mbox_scan {
 	unsigned char	 carry[SUM_LANES * 8]; /* short of a stripe */
 	size_t		 ncarry;
 	off_t		 sum_from;	/* bytes before it are not summed */
+	size_t		 known;		/* messages with their UIDL suffix
+					 * already: a resumed scan's */
 };
 
 /* mbox_index_free: frees the messages of idx and zeroes it. */

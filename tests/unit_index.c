@@ -135,6 +135,51 @@ test_resume_equals_scan(void)
 	mbox_index_free(&part);
 }
 
+/*
+ * Twins on both sides of a resumed scan's start: a few new ones (each
+ * compared with those before) and more than MBOX_SUFFIX_LINEAR (all
+ * sorted) get the suffixes of a full scan.
+ */
+static void
+test_resume_twin_suffixes(void)
+{
+	static const char	 twin[] = "From a@b Mon Jan  1 00:00:00 2024\n"
+	    "Subject: same\n\nbody\n\n";
+	static const char	 other[] = "From c@d Mon Jan  1 00:00:00 2024\n"
+	    "Subject: diff\n\nbody\n\n";
+	struct mbox_index	 full, part;
+	char			 b[(MBOX_SUFFIX_LINEAR * 3) * sizeof(twin)];
+	size_t			 n = 0, i, k;
+	off_t			 start, stripe;
+	int			 fd;
+
+	memset(&full, 0, sizeof(full));
+	memset(&part, 0, sizeof(part));
+	for (i = 0; i < MBOX_SUFFIX_LINEAR * 3; i++) {
+		memcpy(b + n, i % 3 == 1 ? other : twin, sizeof(twin) - 1);
+		n += sizeof(twin) - 1;
+	}
+	REQUIRE((fd = file_with("twins", b, n)) != -1);
+	REQUIRE(scan_buf(b, n, &full) == MBOX_OK);
+	CHECK_STR(strchr(full.msgs[3].uidl, '.'), ".3");
+	for (k = 1; k <= full.count; k += full.count - k < 8 ? 1 : 37) {
+		REQUIRE(scan_buf(b, full.msgs[k - 1].off + full.msgs[k - 1].len,
+		    &part) == MBOX_OK);
+		start = part.msgs[--part.count].from;
+		stripe = part.end - part.end % (SUM_LANES * 8);
+		if (stripe < start)
+			continue;
+		CHECK_INT(mbox_scan_resume(fd, start, stripe, part.sum_part,
+		    &part), ==, MBOX_OK);
+		REQUIRE(part.count == full.count);
+		for (i = 0; i < full.count; i++)
+			CHECK_STR(part.msgs[i].uidl, full.msgs[i].uidl);
+	}
+	close(fd);
+	mbox_index_free(&full);
+	mbox_index_free(&part);
+}
+
 static const char mbox1[] =
     "From a@b Mon Jan  1 00:00:00 2024\nSubject: one\n\nbody one\n\n"
     "From c@d Mon Jan  1 00:00:01 2024\nSubject: two\n\nbody two\r\n\n"
@@ -595,6 +640,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	UNIT_RUN(test_resume_equals_scan);
+	UNIT_RUN(test_resume_twin_suffixes);
 	UNIT_RUN(test_round_trip);
 	UNIT_RUN(test_damage);
 	UNIT_RUN(test_forged);
