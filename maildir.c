@@ -647,7 +647,7 @@ maildir_refuse(struct maildir *md, uint32_t code, const char *why)
 	    why);
 	if (ipc_send_code(md->session_fd, IPC_MAILDROP_ERR, code, why) == -1)
 		fatal("send to session");
-	exit(0);
+	proc_exit(0);
 }
 
 /* Opens the Maildir and its new/ and cur/ as only the user's own
@@ -782,7 +782,7 @@ maildir_serve(struct maildir *md)
 	for (;;) {
 		if ((rv = ipc_recv(md->session_fd, PROC_SESSION, &m)) == 0 ||
 		    (rv == -1 && errno == ECONNRESET))
-			exit(0);	/* session gone: change nothing */
+			proc_exit(0);	/* session gone: change nothing */
 		if (rv != 1 || m.fd != -1)
 			fatalx("invalid message from session");
 		if (m.type == IPC_OPEN_MSG)
@@ -803,7 +803,7 @@ maildir_serve(struct maildir *md)
 	if (rv == -1)
 		fatal("send to session");
 	maildir_index_write(md);
-	exit(0);
+	proc_exit(0);
 }
 
 /* After the session has the messages, and after the commit (deleted

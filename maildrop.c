@@ -71,7 +71,7 @@ maildrop_refuse(struct maildrop *md, uint32_t code, const char *fmt, ...)
 	memcpy(buf + sizeof(code), text, n);
 	(void)ipc_send(md->session_fd, IPC_MAILDROP_ERR, buf,
 	    sizeof(code) + n, -1);
-	exit(0);
+	proc_exit(0);
 }
 
 /*
@@ -760,7 +760,7 @@ maildrop_serve(struct maildrop *md)
 	for (;;) {
 		if ((rv = ipc_recv(md->session_fd, PROC_SESSION, &m)) == 0 ||
 		    (rv == -1 && errno == ECONNRESET))
-			exit(0);	/* session gone: delete nothing */
+			proc_exit(0);	/* session gone: delete nothing */
 		if (rv != 1 || m.fd != -1)
 			fatalx("invalid message from session");
 		if (m.type == IPC_COMMIT && m.len == 0)
@@ -776,7 +776,7 @@ maildrop_serve(struct maildrop *md)
 		}
 	}
 	maildrop_commit(md);
-	exit(0);
+	proc_exit(0);
 }
 
 /*

@@ -744,7 +744,7 @@ monitor_loop(struct monitor *mon)
 	rv = monitor_reap(mon);
 	/* a maildrop process that died holding the dot-lock */
 	monitor_dotunlock_now(mon);
-	exit(rv);
+	proc_exit(rv);
 }
 
 void

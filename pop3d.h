@@ -373,6 +373,10 @@ void	 fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+/* proc_exit: ends a session's process with status, as fatal does,
+ * without the libraries' exit handlers; nothing pop3d writes is left
+ * in a stdio buffer. */
+__dead void proc_exit(int);
 extern int log_verbose;
 
 

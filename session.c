@@ -927,7 +927,7 @@ session_end(struct session *s, const char *why)
 		log_info("session ended before login reason=%s%s%s tls=%s", q,
 		    why, q, session_tls(s));
 	io_close(&s->io);
-	exit(0);
+	proc_exit(0);
 }
 
 void
