@@ -21,6 +21,7 @@
  * INDEX_VERSION: an index written by the old rule is then not read.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -198,6 +199,42 @@ write_at(int fd, const void *buf, size_t n, off_t off)
 		done += r;
 	}
 	return 0;
+}
+
+/*
+ * Room for at least n records of size bytes, for free(3) and realloc(3),
+ * not zeroed; *cap is set to how many fit.  Large, it is whole huge
+ * pages where the kernel gives them on request: a later login's index
+ * is megabytes of fresh memory, and on a virtual machine each 4 KB page
+ * first touched costs more than the work done in it (4.8 MB of them took
+ * 22 ms here, against 7 ms in huge pages).  The rest of the last huge
+ * page is room to grow in, for the messages appended since.
+ */
+void *
+index_table(size_t n, size_t size, size_t *cap)
+{
+	size_t	 len;
+	void	*p;
+
+	if (n == 0)
+		n = 1;
+	if (n > (SIZE_MAX - INDEX_HUGE_PAGE) / size)
+		return NULL;
+	len = n * size;
+	if (len < INDEX_HUGE_PAGE) {
+		*cap = n;
+		return malloc(len);
+	}
+	/* whole huge pages: a part of one would be small pages */
+	len = (len + INDEX_HUGE_PAGE - 1) & ~(size_t)(INDEX_HUGE_PAGE - 1);
+	if (posix_memalign(&p, INDEX_HUGE_PAGE, len) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	/* only a hint: without it the pages are small */
+	(void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+	*cap = len / size;
+	return p;
 }
 
 /*
@@ -381,10 +418,9 @@ index_read(int fd, uid_t uid, struct index_meta *meta,
 	ck = hash_words(ck, buf, meta->nsamples * SAMPLE_SIZE);
 	pos += meta->nsamples * SAMPLE_SIZE;
 	/* bounded by the file's size, checked above */
-	if ((idx->msgs = calloc(count > 0 ? count : 1,
-	    sizeof(*idx->msgs))) == NULL)
+	if ((idx->msgs = index_table(count, sizeof(*idx->msgs),
+	    &idx->cap)) == NULL)
 		goto bad;
-	idx->cap = count > 0 ? count : 1;
 	for (i = 0; i < count; i += n) {
 		n = count - i < IO_ENTRIES ? count - i : IO_ENTRIES;
 		if (read_at(fd, buf, n * ENTRY_SIZE, pos) == -1)
@@ -815,7 +851,8 @@ index_maildir_read(int fd, uid_t uid, struct index_file **files,
 	    body > n * MD_ENTRY_MAX)
 		return -1;
 	/* one block: the array, then the file, where the names stay */
-	if ((v = malloc(n * sizeof(*v) + st.st_size)) == NULL)
+	if ((v = index_table(1, n * sizeof(*v) + st.st_size, &space)) ==
+	    NULL)
 		return -1;
 	buf = (unsigned char *)(v + n);
 	if (read_at(fd, buf, st.st_size, 0) == -1 ||

@@ -224,6 +224,12 @@
 #define MBOX_SUFFIX_LINEAR	64
 
 /*
+ * The size of a huge page (x86-64, arm64 with 4 KB pages): the index's
+ * tables of a later login at least this large are asked for in them.
+ */
+#define INDEX_HUGE_PAGE		(2 * 1024 * 1024)
+
+/*
  * UIDL: 32 hex digits of the hash, then ".N" for exact duplicates (mbox),
  * or a Maildir name's unique part: at most 70 octets (RFC 1939 section
  * 7), and the NUL.

@@ -185,6 +185,11 @@ int	 index_file_open(int, const char *, uid_t, gid_t);
 /* index_open: both of the above for the monitor: the index file of
  * user in directory dir, or -1 after one log line. */
 int	 index_open(const char *, const char *, uid_t, gid_t);
+/* index_table: room for at least n records of a size, for free(3) and
+ * realloc(3), not zeroed, in huge pages if it is large, with *cap set to
+ * how many fit; NULL if out of memory. */
+void	*index_table(size_t, size_t, size_t *);
+
 /* index_read: reads the index in fd into meta and idx if it is intact
  * and was written for uid; returns 0, or -1 (idx left empty). */
 int	 index_read(int, uid_t, struct index_meta *, struct mbox_index *);
