@@ -635,7 +635,7 @@ __attribute__((target("avx2")))
 static void
 sum_stripes_avx2(struct mbox_scan *s, const char *p, size_t n)
 {
-	__m256i		 acc, key, v, k, step;
+	__m256i		 acc, odd, key, v, w, k, l, step;
 	uint64_t	 base[SUM_LANES];
 	size_t		 i;
 	int		 j;
@@ -644,14 +644,29 @@ sum_stripes_avx2(struct mbox_scan *s, const char *p, size_t n)
 		base[j] = sum_key[j] + s->stripes * SUM_STEP;
 	memcpy(&acc, s->sum, sizeof(acc));
 	memcpy(&key, base, sizeof(key));
+	odd = _mm256_setzero_si256();
 	step = _mm256_set1_epi64x((long long)SUM_STEP);
-	for (i = 0; i + SUM_STRIPE <= n; i += SUM_STRIPE) {
+	/* two stripes a step, into two sums: the additions of one wait
+	 * for each other, not for those of the other */
+	for (i = 0; i + 2 * SUM_STRIPE <= n; i += 2 * SUM_STRIPE) {
+		v = _mm256_loadu_si256((const void *)(p + i));
+		w = _mm256_loadu_si256((const void *)(p + i + SUM_STRIPE));
+		k = _mm256_xor_si256(v, key);
+		key = _mm256_add_epi64(key, step);
+		l = _mm256_xor_si256(w, key);
+		key = _mm256_add_epi64(key, step);
+		acc = _mm256_add_epi64(acc, _mm256_add_epi64(v,
+		    _mm256_mul_epu32(k, _mm256_srli_epi64(k, 32))));
+		odd = _mm256_add_epi64(odd, _mm256_add_epi64(w,
+		    _mm256_mul_epu32(l, _mm256_srli_epi64(l, 32))));
+	}
+	if (i + SUM_STRIPE <= n) {
 		v = _mm256_loadu_si256((const void *)(p + i));
 		k = _mm256_xor_si256(v, key);
 		acc = _mm256_add_epi64(acc, _mm256_add_epi64(v,
 		    _mm256_mul_epu32(k, _mm256_srli_epi64(k, 32))));
-		key = _mm256_add_epi64(key, step);
 	}
+	acc = _mm256_add_epi64(acc, odd);
 	s->stripes += n / SUM_STRIPE;
 	memcpy(s->sum, &acc, sizeof(acc));
 }
@@ -746,32 +761,21 @@ mbox_scan_feed(struct mbox_scan *s, const char *p, size_t n)
 	return s->err == MBOX_OK ? MBOX_OK : scan_release(s);
 }
 
-/*
- * qsort order: equal UIDLs together, in file order.  Any order of the
- * UIDLs themselves does, so the first 8 bytes compare as a number.
- */
-static int
-uidl_cmp(const void *a, const void *b)
+/* Where a UIDL's digest starts in a table of 2^bits slots. */
+static size_t
+uidl_slot(const char *uidl, int bits)
 {
-	const struct mbox_msg	*x = *(const struct mbox_msg *const *)a;
-	const struct mbox_msg	*y = *(const struct mbox_msg *const *)b;
-	uint64_t		 u, v;
-	int			 c;
+	uint64_t	 u;
 
-	memcpy(&u, x->uidl, sizeof(u));
-	memcpy(&v, y->uidl, sizeof(v));
-	if (u != v)
-		return u < v ? -1 : 1;
-	if ((c = memcmp(x->uidl, y->uidl, UIDL_HEX)) != 0)
-		return c;
-	return x < y ? -1 : x > y;
+	memcpy(&u, uidl, sizeof(u));
+	return (size_t)((u * SUM_P1) >> (64 - bits));
 }
 
 /*
  * After a resumed scan only the messages from first on are new; the
  * ones before kept their suffixes.  A new message's suffix counts the
  * earlier messages of its digest, a comparison with each: for the few
- * messages a later login finds appended, cheaper than sorting them all.
+ * messages a later login finds appended, cheaper than hashing them all.
  */
 static void
 uidl_suffixes_new(struct mbox_index *idx, size_t first)
@@ -798,15 +802,17 @@ uidl_suffixes_new(struct mbox_index *idx, size_t first)
 /*
  * Messages equal in From_ line, headers and body length (in practice
  * byte-identical copies) share a digest: the second in the file gets
- * ".2", the third ".3", and so on.  Sorting keeps
- * this O(n log n) for a million messages.  Messages before first have
- * theirs already (a resumed scan).
+ * ".2", the third ".3", and so on.  A hash table of the first of each
+ * digest, in file order, keeps this O(n) for a million messages and
+ * touches each message once (a sort's comparisons went all over them).
+ * Messages before first have theirs already (a resumed scan).
  */
 static int
 uidl_suffixes(struct mbox_index *idx, size_t first)
 {
-	struct mbox_msg	**v;
-	size_t		  i, dup;
+	uint32_t	*head, *seen;
+	size_t		 i, h, mask;
+	int		 bits = 1;
 
 	if (idx->count < 2)
 		return MBOX_OK;
@@ -814,21 +820,33 @@ uidl_suffixes(struct mbox_index *idx, size_t first)
 		uidl_suffixes_new(idx, first);
 		return MBOX_OK;
 	}
-	if ((v = calloc(idx->count, sizeof(struct mbox_msg *))) == NULL)
+	while (((size_t)1 << bits) < 2 * idx->count)
+		bits++;
+	mask = ((size_t)1 << bits) - 1;
+	/* slot: 1 + the index of the first message of its digest, or 0 */
+	head = calloc(mask + 1, sizeof(*head));
+	seen = calloc(mask + 1, sizeof(*seen));
+	if (head == NULL || seen == NULL) {
+		free(head);
+		free(seen);
 		return MBOX_NOMEM;
-	for (i = 0; i < idx->count; i++)
-		v[i] = &idx->msgs[i];
-	qsort(v, idx->count, sizeof(struct mbox_msg *), uidl_cmp);
-	for (i = 1, dup = 1; i < idx->count; i++) {
-		if (memcmp(v[i]->uidl, v[i - 1]->uidl, UIDL_HEX) != 0) {
-			dup = 1;
+	}
+	for (i = 0; i < idx->count; i++) {
+		for (h = uidl_slot(idx->msgs[i].uidl, bits); head[h] != 0 &&
+		    memcmp(idx->msgs[head[h] - 1].uidl, idx->msgs[i].uidl,
+		    UIDL_HEX) != 0; h = (h + 1) & mask)
+			;
+		if (head[h] == 0) {
+			head[h] = (uint32_t)i + 1;
+			seen[h] = 1;
 			continue;
 		}
 		/* at most ".1000000": fits in UIDL_SIZE */
-		snprintf(v[i]->uidl + UIDL_HEX, UIDL_SIZE - UIDL_HEX, ".%zu",
-		    ++dup);
+		snprintf(idx->msgs[i].uidl + UIDL_HEX, UIDL_SIZE - UIDL_HEX,
+		    ".%u", ++seen[h]);
 	}
-	free(v);
+	free(head);
+	free(seen);
 	return MBOX_OK;
 }
 

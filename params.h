@@ -219,7 +219,7 @@
 /*
  * A scan resumed from the index gives duplicate suffixes to the messages
  * it added by comparing each with all before it, up to this many of them
- * (a later login finds a few); past it, by sorting all (n log n).
+ * (a later login finds a few); past it, through a hash table of all.
  */
 #define MBOX_SUFFIX_LINEAR	64
 
