@@ -75,7 +75,7 @@ EXAMPLEDIRS=	systemd fail2ban/filter.d fail2ban/jail.d fail2ban nginx haproxy
 
 UNIT=	tests/unit_mbox tests/unit_session tests/unit_auth tests/unit_ipc \
 	tests/unit_proxy tests/unit_maildir tests/unit_index \
-	tests/unit_dotlock
+	tests/unit_dotlock tests/unit_scansplit
 
 all: ${PROG}
 
@@ -98,6 +98,11 @@ ${OBJS}: pop3d.h params.h auth.h
 
 tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c xform.c compat/strlcpy.o
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c \
+	    compat/strlcpy.o ${LDLIBS}
+
+tests/unit_scansplit: tests/unit_scansplit.c tests/unit.h mbox.c \
+    compat/strlcpy.o
+	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_scansplit.c \
 	    compat/strlcpy.o ${LDLIBS}
 
 # The unit tests include the file under test to reach its static

@@ -106,6 +106,17 @@
 #define MAX_MESSAGES		1000000
 #define MAX_MAILDROP_SIZE	((off_t)1 << 40)	/* 1 TB */
 
+/*
+ * A first scan of an mbox at least this large is split in two at a From_
+ * line near its middle, and the second half is scanned by a thread on
+ * another CPU: reading a file out of the page cache is the kernel's copy,
+ * and two CPUs copy nearly twice as fast.  Below it the thread's start
+ * (tens of microseconds) would not pay.  The thread's stack: the scan
+ * keeps its buffers on the heap.
+ */
+#define SCAN_SPLIT_MIN		((off_t)8 << 20)	/* 8 MB */
+#define SCAN_THREAD_STACK	(256 * 1024)
+
 /* What the system's password tools are set to write (auth.c). */
 #define PATH_LOGIN_DEFS		"/etc/login.defs"
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -106,6 +107,16 @@ sandbox_maildrop_file(const char *dir, const char *mbox)
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),			\
 	SECCOMP_LOAD_NR
 
+/* nr fails with errno err, without running. */
+#define FAIL_ERRNO(nr, err)						\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),		\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err))
+
+/* The flags pthread_create gives clone: a thread, never a process. */
+#define CLONE_THREAD_FLAGS	(CLONE_VM | CLONE_FS | CLONE_FILES |	\
+	CLONE_SYSVSEM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS |	\
+	CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
+
 /* The filter's head: the right architecture, then load the call. */
 #define FILTER_HEAD							\
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
@@ -143,6 +154,7 @@ sandbox_maildrop_file(const char *dir, const char *mbox)
 	ALLOW(__NR_rt_sigaction),					\
 	ALLOW(__NR_rt_sigprocmask),					\
 	ALLOW(__NR_sched_yield),					\
+	ALLOW(__NR_sched_getaffinity),	/* a thread's start */		\
 	ALLOW(__NR_gettid),						\
 	ALLOW(__NR_tgkill),						\
 	ALLOW(__NR_prlimit64),						\
@@ -223,6 +235,29 @@ static const struct sock_filter maildrop_filter[] = {
 #endif
 	/* kill(pid, 0) only: is the pid in a dot-lock alive? */
 	ALLOW_ARG(__NR_kill, 1, 0),
+	/*
+	 * The scan's second thread (mbox.c): clone with exactly the flags
+	 * of pthread_create only.  The thread shares everything and stays
+	 * under this filter and this Landlock domain, as its creator's
+	 * credentials (the mail user's: it starts long after the drop).
+	 * clone3 reads its flags from memory, which a filter cannot: it
+	 * fails with ENOSYS, and glibc falls back to clone.
+	 */
+	ALLOW_ARG(__NR_clone, 0, CLONE_THREAD_FLAGS),
+#ifdef __NR_clone3
+	FAIL_ERRNO(__NR_clone3, ENOSYS),
+#endif
+	ALLOW(__NR_rt_sigprocmask),	/* around the clone */
+#ifdef __SIGRTMIN
+	/* the first thread: glibc's handler of its setuid signal */
+	ALLOW_ARG(__NR_rt_sigaction, 0, __SIGRTMIN + 1),
+#endif
+	ALLOW(__NR_set_robust_list),	/* the thread's start */
+	/* its malloc arena grows by mprotect: never executable */
+	ALLOW_ARG_MASK(__NR_mprotect, 2, PROT_READ | PROT_WRITE),
+#ifdef __NR_rseq
+	ALLOW(__NR_rseq),
+#endif
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_DENY)
 };
 

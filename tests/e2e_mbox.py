@@ -517,6 +517,39 @@ class Uidl(Pop3TestCase):
         self.assertEqual(self.uidls(), [before[2], before[0], before[1]])
 
 
+class SplitScan(Pop3TestCase):
+    """A mailbox big enough (SCAN_SPLIT_MIN, 8 MB) that its scan is split
+    in two at a From_ line and the second half scanned by a thread, in
+    the maildrop process's sandbox: the answers of a scan of the whole."""
+
+    def test_large_mailbox_uidls_sizes_and_commit(self):
+        parts = []
+        line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/"
+        for n in range(6400):
+            if n % 1000 == 0:
+                # byte-identical copies on both sides of the middle
+                parts.append(from_line(1) + msg(1, b"twin", line + b"\n") + b"\n")
+                continue
+            end = b"\r\n" if n % 3 == 0 else b"\n"
+            body = b"".join(line[:20 + (n * k) % 44] + end for k in range(30))
+            parts.append(from_line(n % 60) + msg(n % 60, b"big %d" % n, body,
+                                                 extra_headers=b"Status: O\n")
+                         + b"\n")
+        data = b"".join(parts)
+        self.assertGreater(len(data), 8 << 20)
+        msgs = self.put_mbox(data)
+        c = self.login()
+        self.assertLogin(c.login_reply, msgs)
+        st, lines = c.multi("UIDL")
+        self.assertEqual([l.split(" ", 1)[1] for l in lines], ref_uidls(msgs))
+        st, lines = c.multi("LIST")
+        self.assertEqual([int(l.split()[1]) for l in lines], [m.size for m in msgs])
+        self.assertEqual(c.cmd("DELE 3200"), "+OK message 3200 deleted")
+        # the commit's check scans the file again, split too
+        self.quit(c, "+OK pop3d signing off (%s left)" % messages(len(msgs) - 1))
+        self.assertEqual(read_file(self.mbox_path()), chunks_without(data, msgs, {3200}))
+
+
 class Templates(Pop3TestCase):
 
     def test_home_mbox_user_owned_dir(self):
