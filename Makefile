@@ -14,6 +14,7 @@ SRCS+=	commit.c
 SRCS+=	dotlock.c
 SRCS+=	sandbox.c
 SRCS+=	mbox.c
+SRCS+=	mbox_fd.c
 SRCS+=	xform.c
 SRCS+=	index.c
 SRCS+=	ipc.c
@@ -96,18 +97,20 @@ pop3d-crashtest: ${SRCS} pop3d.h params.h auth.h
 
 ${OBJS}: pop3d.h params.h auth.h
 
-tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c xform.c compat/strlcpy.o
+tests/unit_mbox: tests/unit_mbox.c tests/unit.h mbox.c mbox_fd.c xform.c \
+    compat/strlcpy.o
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_mbox.c \
 	    compat/strlcpy.o ${LDLIBS}
 
-tests/unit_scansplit: tests/unit_scansplit.c tests/unit.h mbox.c \
+tests/unit_scansplit: tests/unit_scansplit.c tests/unit.h mbox.c mbox_fd.c \
     compat/strlcpy.o
 	${CC} ${MYCFLAGS} -I. ${MYLDFLAGS} -o $@ tests/unit_scansplit.c \
 	    compat/strlcpy.o ${LDLIBS}
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o xform.o index.o sasl.o proxy.o compat/strlcpy.o
+TESTLIBS=	tls.o ipc.o log.o mbox.o mbox_fd.o xform.o index.o sasl.o proxy.o \
+		compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c msgtab.o \
     ${TESTLIBS}

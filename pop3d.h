@@ -45,6 +45,7 @@ struct mbox_msg {
 #define MSG_OWN_FILE	((off_t)-1)
 
 #define SUM_LANES	4	/* of the content sum */
+#define SUM_STRIPE	(SUM_LANES * 8)	/* bytes summed a step */
 
 struct mbox_index {
 	struct mbox_msg	*msgs;
@@ -131,6 +132,14 @@ int	 mbox_scan_feed(struct mbox_scan *, const char *, size_t);
 /* mbox_scan_finish: closes the last message, gives duplicate UIDLs their
  * suffixes; returns MBOX_OK or the error. */
 int	 mbox_scan_finish(struct mbox_scan *);
+
+/* mbox_scan_close: closes the last message at the scan's position and
+ * lets go of what the scan holds; returns MBOX_OK or the error. */
+int	 mbox_scan_close(struct mbox_scan *);
+
+/* mbox_scan_end: after mbox_scan_close, the index's end, content sum and
+ * duplicate UIDLs; returns MBOX_OK or the error. */
+int	 mbox_scan_end(struct mbox_scan *);
 
 /* mbox_scan_fd: scans fd from offset 0 up to limit bytes (or to EOF when
  * limit is -1) into idx; returns MBOX_OK or the error.  A file shorter

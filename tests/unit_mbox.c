@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../mbox.c"
+#include "../mbox_fd.c"
 #include "../xform.c"
 #include <openssl/evp.h>	/* the reference UIDL, by another road */
 #include "unit.h"

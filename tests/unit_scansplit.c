@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../mbox.c"
+#include "../mbox_fd.c"
 #include "unit.h"
 
 #define LEN(s)	(sizeof(s) - 1)
