@@ -830,7 +830,14 @@ class Haproxy(Picture):
         its LOCAL header accepted, the greeting and QUIT's +OK seen."""
         deadline = time.monotonic() + 30
         while True:
-            rows = {r["pxname"]: r for r in self.show_stat() if r["svname"] == "pop1"}
+            try:
+                stat = self.show_stat()
+            except (FileNotFoundError, ConnectionRefusedError):
+                # haproxy makes its stats socket after it listens
+                self.assertLess(time.monotonic(), deadline, "no stats socket")
+                time.sleep(0.1)
+                continue
+            rows = {r["pxname"]: r for r in stat if r["svname"] == "pop1"}
             if all(rows.get(b, {}).get("check_status") == "L7OK" and
                    rows[b].get("status") == "UP" for b in ("pop3d", "pop3d-tls")):
                 return
