@@ -75,6 +75,8 @@
  * per scratch step, less the last step's progress record; every moved
  * byte is written twice, once to the scratch area and once to its
  * place.  A large gap costs two fsyncs a step and one write a byte.
+ * The fsyncs that take the time are those that wait for the data; a
+ * copy starts the writeback as it goes, so that they wait less.
  *
  * A journal is finished only on the file it describes as it left it.
  * Its head names the file (device, inode), and each progress record
@@ -105,19 +107,19 @@
 #include "pop3d.h"
 
 /*
- * The journal's format.  J3 differs from J2 only in the size of the
- * scratch area; a J2 journal left by a crash of the version before is
- * finished with J2's size.  Which records a commit writes (fewer now)
- * is not part of the format: what each record means is.
+ * The journal's format.  J4, J3 and J2 differ only in the size of the
+ * scratch area; a J3 or J2 journal left by a crash of a version before
+ * is finished with its own format's size.  Which records a commit writes
+ * (fewer now) is not part of the format: what each record means is.
  */
-#define JOURNAL_MAGIC	"pop3dJ3\n"
-#define JOURNAL_MAGIC_J2	"pop3dJ2\n"
+#define JOURNAL_MAGIC	"pop3dJ4\n"
 static const struct journal_format {
 	const char	*magic;
 	uint64_t	 scratch_size;
 } journal_formats[] = {
-	{ JOURNAL_MAGIC, 64 * 1024 * 1024 },
-	{ JOURNAL_MAGIC_J2, 8 * 1024 * 1024 },
+	{ JOURNAL_MAGIC, COMMIT_SCRATCH },
+	{ "pop3dJ3\n", 64 * 1024 * 1024 },
+	{ "pop3dJ2\n", 8 * 1024 * 1024 },
 };
 #define NFORMATS	(sizeof(journal_formats) / sizeof(journal_formats[0]))
 /*
@@ -284,6 +286,28 @@ journal_advance(struct commit *c)
 }
 
 /*
+ * Starts the writeback of what the copy wrote since *pushed, once there
+ * is COMMIT_PUSH of it, so that the disk writes while the copy goes on
+ * and the fdatasync after it waits for the last part only.  It orders
+ * nothing: the fdatasync is still what the next record waits for.
+ */
+static void
+commit_push(struct commit *c, uint64_t *pushed, uint64_t to)
+{
+#ifdef __linux__
+	if (to - *pushed < COMMIT_PUSH)
+		return;
+	(void)sync_file_range(c->fd, *pushed, to - *pushed,
+	    SYNC_FILE_RANGE_WRITE);
+	*pushed = to;
+#else
+	(void)c;
+	(void)pushed;
+	(void)to;
+#endif
+}
+
+/*
  * Copies len bytes from src to dst, then makes them durable.  Callers
  * see to it that no byte of the source is written before it is read: dst
  * is below src by at least len, or one of the two is the scratch area.
@@ -293,11 +317,13 @@ commit_copy(struct commit *c, uint64_t dst, uint64_t src, uint64_t len)
 {
 	static char	 buf[COPY_BUFFER];
 	static int	 no_cfr;
+	uint64_t	 pushed = dst;
 	size_t		 n;
 	ssize_t		 k;
 	off_t		 in, out;
 
 	for (; len > 0; len -= n, src += n, dst += n) {
+		commit_push(c, &pushed, dst);
 		n = len < sizeof(buf) ? len : sizeof(buf);
 		CRASHPOINT("write mailbox");
 #ifdef __linux__

@@ -117,6 +117,27 @@
 #define SCAN_SPLIT_MIN		((off_t)8 << 20)	/* 8 MB */
 #define SCAN_THREAD_STACK	(256 * 1024)
 
+/*
+ * The commit's scratch area (commit.c), where a short move stages its
+ * bytes before they go to their place: a hole grown at the end of the
+ * mailbox for the commit's length.  A step stages at most this much,
+ * and at most half the free space; each step costs four fsyncs, so
+ * 256 MB makes a 200 MB mailbox one step, and a larger one pays a few
+ * fsyncs per 256 MB, little beside writing those bytes twice.  It is
+ * capped because the staged bytes take that much more disk (and user
+ * quota, which fstatvfs does not show) until the step is done, and a
+ * reader after a crash sees the area as a run of zeros until the next
+ * login.  It is part of the journal's format (J4).
+ */
+#define COMMIT_SCRATCH		(256 * 1024 * 1024)
+
+/*
+ * A commit's copy starts the writeback of every COMMIT_PUSH bytes it
+ * wrote: whole requests to the disk, yet early, so that the fsync after
+ * the copy waits only for its last part.
+ */
+#define COMMIT_PUSH		(4 * 1024 * 1024)
+
 /* What the system's password tools are set to write (auth.c). */
 #define PATH_LOGIN_DEFS		"/etc/login.defs"
 

@@ -209,6 +209,7 @@ static const struct sock_filter maildrop_filter[] = {
 	ALLOW(__NR_copy_file_range),	/* commit, in the kernel */
 	ALLOW(__NR_fsync),
 	ALLOW(__NR_fdatasync),
+	ALLOW(__NR_sync_file_range),	/* commit: writeback started early */
 	ALLOW(__NR_ftruncate),
 	ALLOW(__NR_lseek),		/* SEEK_DATA: a scratch area's holes */
 	ALLOW(__NR_fadvise64),		/* sequential scan */

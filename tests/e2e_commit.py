@@ -54,7 +54,7 @@ CRASHTEST = os.environ.get("POP3D_CRASHTEST",
 # Users of this file and e2e_crash (uids 62001+): the session lock in /run/pop3d is
 # global, other test files use other names.
 USERS = {"crash%d" % i: ("crash%d-pw-%d" % (i, 7919 * i), 62000 + i)
-         for i in range(1, 81)}
+         for i in range(1, 83)}
 
 SYS_TEMP_CHANGED = "-ERR [SYS/TEMP] maildrop changed by another program, nothing deleted"
 SYS_TEMP_REPLACED = "-ERR [SYS/TEMP] maildrop removed or replaced, nothing deleted"
@@ -470,7 +470,7 @@ class CrashWalk(CommitCase):
     """Every crash point of a commit, in turn, then recovery by a normal
     session: nothing lost, nothing duplicated, all or nothing deleted."""
 
-    journal_magic = b"pop3dJ3\n"
+    journal_magic = b"pop3dJ4\n"
 
     def walk(self, kind, user, deleted, deliver):
         template, path, d = self.layout(kind, user)
@@ -619,6 +619,14 @@ class OldJournal(CrashWalk):
     journal_magic = b"pop3dJ2\n"
 
 
+class OldJournalJ3(CrashWalk):
+    """The same for a journal of format J3 (its 64 MB scratch area), the
+    format of the version before J4's larger scratch area."""
+
+    crash_env = {"POP3D_TEST_JOURNAL": "J3"}
+    journal_magic = b"pop3dJ3\n"
+
+
 class SmallSteps(CrashWalk):
     """Steps through the scratch area smaller than what is left to move
     (as when the disk is nearly full): several steps reuse the scratch
@@ -630,9 +638,12 @@ class SmallSteps(CrashWalk):
 for _name in list(vars(CrashWalk)):
     if _name.startswith("test_"):
         setattr(OldJournal, _name, None)
+        setattr(OldJournalJ3, _name, None)
         setattr(SmallSteps, _name, None)
 OldJournal.test_root_first = _make_walk("root", "first", False, "crash79")
 OldJournal.test_home_mix_deliver = _make_walk("home", "mix", True, "crash80")
+OldJournalJ3.test_root_first = _make_walk("root", "first", False, "crash81")
+OldJournalJ3.test_home_mix_deliver = _make_walk("home", "mix", True, "crash82")
 SmallSteps.test_root_first_deliver = _make_walk("root", "first", True, "crash76")
 SmallSteps.test_home_mix = _make_walk("home", "mix", False, "crash75")
 
