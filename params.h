@@ -198,9 +198,24 @@
 #define OUTPUT_BUFFER		(256 * 1024)
 #define TLS_RECORD		16384
 
-/* Read size when streaming a message from the mailbox; the transform
- * writes at most twice as much. */
-#define MAILBOX_READ_BUFFER	(128 * 1024)
+/*
+ * libtls over a descriptor makes a system call for every record it
+ * writes and two (header, then body) for every record it reads.  The
+ * session gives it buffers instead: what it encrypts collects here and
+ * goes out in one write for a whole OUTPUT_BUFFER of plaintext (its
+ * records are 22 octets longer in TLS 1.3: the room of two records more
+ * holds that), and input is read as much as has come, up to a record
+ * and its overhead (RFC 8446 5.2: 2^14 + 256).
+ */
+#define TLS_OUTPUT_BUFFER	(OUTPUT_BUFFER + 2 * TLS_RECORD)
+#define TLS_INPUT_BUFFER	(TLS_RECORD + 256)
+
+/*
+ * Read size when streaming a message from the mailbox; the transform
+ * writes at most twice as much.  An mbox is read in blocks of this size
+ * whatever the message's: one read serves the messages after it too.
+ */
+#define MAILBOX_READ_BUFFER	(256 * 1024)
 
 /*
  * The PROXY protocol (haproxy.org proxy-protocol.txt).  A v1 header is

@@ -675,6 +675,13 @@ struct io {
 	size_t		 wlen;
 	char		 rbuf[4096];
 	char		 wbuf[OUTPUT_BUFFER];
+	/* TLS records as they go to and come from the socket */
+	size_t		 tinpos;
+	size_t		 tinlen;
+	size_t		 toutpos;
+	size_t		 toutlen;
+	char		 tin[TLS_INPUT_BUFFER];
+	char		 tout[TLS_OUTPUT_BUFFER];
 };
 
 /* tls_load_keypair: reads -c and -k into conf as root; checks the key

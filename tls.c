@@ -311,10 +311,114 @@ io_wait(int fd, short events, time_t deadline)
 	return n == -1 ? -1 : 0;
 }
 
-/* Waits as libtls asks: for input or for room to write. */
+/* Writes all of buf to fd, waiting for room until the deadline; 0, or
+ * -1 on error or timeout. */
+static int
+io_write_all(int fd, const char *buf, size_t len, time_t deadline)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			if (io_wait(fd, POLLOUT, deadline) == -1)
+				return -1;
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Writes out the TLS records collected in tout (on error they are
+ * dropped: the connection is lost). */
+static int
+io_drain(struct io *io, time_t deadline)
+{
+	int	 rv;
+
+	rv = io_write_all(io->wfd, io->tout + io->toutpos,
+	    io->toutlen - io->toutpos, deadline);
+	io->toutpos = io->toutlen = 0;
+	return rv;
+}
+
+/*
+ * libtls's output: records collect in tout; when it is full, what the
+ * socket takes at once makes room, and TLS_WANT_POLLOUT says it took
+ * nothing, which io_wait_tls then waits out.
+ */
+static ssize_t
+io_tls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg)
+{
+	struct io	*io = arg;
+	size_t		 room;
+	ssize_t		 n;
+
+	(void)ctx;
+	if (len > sizeof(io->tout) - io->toutlen &&
+	    io->toutpos < io->toutlen) {
+		n = write(io->wfd, io->tout + io->toutpos,
+		    io->toutlen - io->toutpos);
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (n > 0)
+			io->toutpos += n;
+		memmove(io->tout, io->tout + io->toutpos,
+		    io->toutlen - io->toutpos);
+		io->toutlen -= io->toutpos;
+		io->toutpos = 0;
+	}
+	if ((room = sizeof(io->tout) - io->toutlen) == 0)
+		return TLS_WANT_POLLOUT;
+	if (len > room)
+		len = room;
+	memcpy(io->tout + io->toutlen, buf, len);
+	io->toutlen += len;
+	return len;
+}
+
+/* libtls's input: as much as the socket has, handed out as asked. */
+static ssize_t
+io_tls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
+{
+	struct io	*io = arg;
+	ssize_t		 n;
+
+	(void)ctx;
+	if (io->tinpos == io->tinlen) {
+		io->tinpos = io->tinlen = 0;
+		n = read(io->rfd, io->tin, sizeof(io->tin));
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return TLS_WANT_POLLIN;
+		if (n <= 0)
+			return n;
+		io->tinlen = n;
+	}
+	if (len > io->tinlen - io->tinpos)
+		len = io->tinlen - io->tinpos;
+	memcpy(buf, io->tin + io->tinpos, len);
+	io->tinpos += len;
+	return len;
+}
+
+/*
+ * Waits as libtls asks: for input or for room to write.  Records still
+ * collected go out first: the client may be waiting for them before it
+ * sends anything, and writing them out is waiting for room.
+ */
 static int
 io_wait_tls(struct io *io, ssize_t want, time_t deadline)
 {
+	if (io->toutpos < io->toutlen) {
+		if (io_drain(io, deadline) == -1)
+			return -1;
+		if (want == TLS_WANT_POLLOUT)
+			return 0;
+	}
 	return io_wait(want == TLS_WANT_POLLIN ? io->rfd : io->wfd,
 	    want == TLS_WANT_POLLIN ? POLLIN : POLLOUT, deadline);
 }
@@ -368,28 +472,21 @@ io_send(struct io *io, const char *buf, size_t len)
 	time_t	 deadline = io_deadline(io, io->timeout);
 	ssize_t	 n;
 
+	if (io->tls == NULL)
+		return io_write_all(io->wfd, buf, len, deadline);
 	while (len > 0) {
-		if (io->tls != NULL) {
-			n = tls_write(io->tls, buf, len);
-			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-				if (io_wait_tls(io, n, deadline) == -1)
-					return -1;
-				continue;
-			}
-		} else {
-			n = write(io->wfd, buf, len);
-			if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-				if (io_wait(io->wfd, POLLOUT, deadline) == -1)
-					return -1;
-				continue;
-			}
+		n = tls_write(io->tls, buf, len);
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+			if (io_wait_tls(io, n, deadline) == -1)
+				return -1;
+			continue;
 		}
 		if (n <= 0)
 			return -1;
 		buf += n;
 		len -= n;
 	}
-	return 0;
+	return io_drain(io, deadline);
 }
 
 int
@@ -464,7 +561,9 @@ io_starttls(struct io *io)
 	io->rpos = io->rlen = 0;
 	if (io_tls_server(io) == -1)
 		return -1;
-	if (tls_accept_fds(io->server, &io->tls, io->rfd, io->wfd) == -1) {
+	io->tinpos = io->tinlen = io->toutpos = io->toutlen = 0;
+	if (tls_accept_cbs(io->server, &io->tls, io_tls_read_cb,
+	    io_tls_write_cb, io) == -1) {
 		log_warnx("TLS handshake failed error=\"%s\"",
 		    tls_error_text(tls_error(io->server)));
 		return -1;
@@ -472,7 +571,7 @@ io_starttls(struct io *io)
 	for (;;) {
 		rv = tls_handshake(io->tls);
 		if (rv == 0)
-			return 0;
+			return 0;	/* records left go with the answer */
 		if (rv != TLS_WANT_POLLIN && rv != TLS_WANT_POLLOUT)
 			break;
 		if (io_wait_tls(io, rv, deadline) == -1) {
@@ -482,6 +581,7 @@ io_starttls(struct io *io)
 	}
 	log_info("TLS handshake failed error=\"%s\"",
 	    tls_error_text(tls_error(io->tls)));
+	(void)io_drain(io, deadline);	/* the alert, if the client reads */
 	return -1;
 }
 
@@ -501,8 +601,10 @@ void
 io_close(struct io *io)
 {
 	if (io->tls != NULL) {
-		/* best effort: the client may be gone already */
+		/* best effort: the client may be gone already, and what
+		 * the socket does not take at once stays unsent */
 		(void)tls_close(io->tls);
+		(void)io_drain(io, io_now());
 	}
 	/* the client sees the end now, not after the process has been
 	 * torn down */
