@@ -585,40 +585,69 @@ cmd_uidl(struct session *s, int argc, char **argv)
 }
 
 /*
+ * Up to want octets of the mailbox at pos, from one large read kept
+ * across messages: an mbox is locked for the session and its messages
+ * are retrieved mostly in order, so one read serves several of them.  A
+ * Maildir message's descriptor is its own and is read as asked.
+ */
+static const char *
+session_read(struct session *s, int fd, off_t pos, size_t want, size_t *got)
+{
+	static char	 in[MAILBOX_READ_BUFFER];
+	static off_t	 in_pos;
+	static size_t	 in_len;
+	ssize_t		 n;
+	int		 keep = fd == s->mailbox_fd && !s->msgs.maildir;
+
+	if (keep && pos >= in_pos && pos < in_pos + (off_t)in_len) {
+		*got = in_pos + in_len - pos < want ?
+		    (size_t)(in_pos + in_len - pos) : want;
+		return in + (pos - in_pos);
+	}
+	in_len = 0;
+	if ((n = pread(fd, in, keep ? sizeof(in) : want, pos)) <= 0) {
+		log_warnx("mailbox read failed user=%s offset=%lld "
+		    "error=\"%s\"", s->user, (long long)pos,
+		    n == 0 ? "file truncated" : strerror(errno));
+		session_end(s, "mailbox-read-failed");
+	}
+	if (keep) {
+		in_pos = pos;
+		in_len = n;
+	}
+	*got = (size_t)n < want ? (size_t)n : want;
+	return in;
+}
+
+/*
  * Streams message n from the mailbox descriptor straight into the output
  * buffer through the transform; body_lines as for xform_init.
  */
 static void
 session_stream(struct session *s, uint32_t num, int fd, long long body_lines)
 {
-	static char	 in[MAILBOX_READ_BUFFER];
 	struct xform	 x;
 	off_t		 pos, left;
-	size_t		 want, done, chunk, used, room;
-	ssize_t		 n;
+	size_t		 want, done, chunk, used, room, n;
+	const char	*in;
 	char		*out;
 
 	msgtab_span(&s->msgs, num - 1, &pos, &left);
 	xform_init(&x, 1, body_lines);
 	while (left > 0 && !x.done) {
-		want = left < (off_t)sizeof(in) ? (size_t)left : sizeof(in);
-		if ((n = pread(fd, in, want, pos)) <= 0) {
-			log_warnx("mailbox read failed user=%s offset=%lld "
-			    "error=\"%s\"", s->user, (long long)pos,
-			    n == 0 ? "file truncated" : strerror(errno));
-			session_end(s, "mailbox-read-failed");
-		}
+		want = left < MAILBOX_READ_BUFFER ? (size_t)left :
+		    MAILBOX_READ_BUFFER;
+		in = session_read(s, fd, pos, want, &n);
 		pos += n;
 		left -= n;
-		for (done = 0; done < (size_t)n && !x.done; done += used) {
+		for (done = 0; done < n && !x.done; done += used) {
 			/* full TLS records, or large plain writes */
 			room = sizeof(s->io.wbuf) - s->io.wlen;
 			if (room < 2 * TLS_RECORD &&
 			    io_flush_records(&s->io) == -1)
 				session_end(s, "connection-lost");
 			room = sizeof(s->io.wbuf) - s->io.wlen;
-			chunk = (size_t)n - done < room / 2 ?
-			    (size_t)n - done : room / 2;
+			chunk = n - done < room / 2 ? n - done : room / 2;
 			out = s->io.wbuf + s->io.wlen;
 			s->io.wlen += xform_run(&x, in + done, chunk, out,
 			    &used);
