@@ -798,6 +798,16 @@ maildrop_prepare(void)
 	if (sigaction(SIGALRM, &sa, NULL) == -1)
 		fatal("sigaction");
 	dotlock_init();
+#if defined(__GLIBC__) && !defined(POP3D_SANITIZE)
+	/*
+	 * A fixed threshold: the large tables are mapped, and unmapped when
+	 * freed.  glibc's own moves up at the first such free (a stale index
+	 * dropped), and the scan's growing table then went on the heap,
+	 * where each outgrown copy stayed resident until malloc_trim.  Not
+	 * with the sanitizers, as for malloc_trim.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, MAILDROP_MMAP_THRESHOLD);
+#endif
 #ifdef __linux__
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fatal("prctl");

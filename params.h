@@ -271,6 +271,14 @@
 #define MBOX_SUFFIX_LINEAR	64
 
 /*
+ * The maildrop process's allocations of this size and more are mappings
+ * of their own (glibc's M_MMAP_THRESHOLD, fixed): a message table freed
+ * or outgrown goes back to the kernel at once instead of staying
+ * resident in the heap until the next malloc_trim.  glibc's default.
+ */
+#define MAILDROP_MMAP_THRESHOLD	(128 * 1024)
+
+/*
  * The size of a huge page (x86-64, arm64 with 4 KB pages): the index's
  * tables of a later login at least this large are asked for in them.
  */
