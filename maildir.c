@@ -860,7 +860,7 @@ maildir_main(const char *path, int session_fd, int ixfd)
 	/* the files of the index, and the few delivered since, in one go */
 	if (md.nix > 0 && (md.msgs = index_table(md.nix + 64,
 	    sizeof(*md.msgs), &md.cap)) == NULL)
-		md.cap = 0;
+		maildir_refuse(&md, MAILDROP_TEMP, mbox_strerror(MBOX_NOMEM));
 	if (md.fd != -1 && (rv = maildir_scan(&md)) != MBOX_OK)
 		maildir_refuse(&md, rv == MBOX_TOOBIG ? MAILDROP_PERM :
 		    MAILDROP_TEMP, mbox_strerror(rv));
