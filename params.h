@@ -121,15 +121,16 @@
  * The commit's scratch area (commit.c), where a short move stages its
  * bytes before they go to their place: a hole grown at the end of the
  * mailbox for the commit's length.  A step stages at most this much,
- * and at most half the free space; each step costs four fsyncs, so
- * 256 MB makes a 200 MB mailbox one step, and a larger one pays a few
- * fsyncs per 256 MB, little beside writing those bytes twice.  It is
- * capped because the staged bytes take that much more disk (and user
- * quota, which fstatvfs does not show) until the step is done, and a
- * reader after a crash sees the area as a run of zeros until the next
- * login.  It is part of the journal's format (J4).
+ * and at most half the free space; each step costs four fsyncs, so a
+ * 200 MB mailbox is four steps.  256 MB would make it one, but every
+ * reader of a mailbox a crash left mid-commit then reads 256 MB of
+ * zeros until the next login (the crash tests read it at every crash
+ * point, four times slower).  It is capped because the staged bytes
+ * take that much more disk (and user quota, which fstatvfs does not
+ * show) until the step is done.  It is part of the journal's format
+ * (J4).
  */
-#define COMMIT_SCRATCH		(256 * 1024 * 1024)
+#define COMMIT_SCRATCH		(64 * 1024 * 1024)
 
 /*
  * A commit's copy starts the writeback of every COMMIT_PUSH bytes it
