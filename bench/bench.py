@@ -927,8 +927,27 @@ def tree_cpu(root):
     return sum(proc_cpu(p) for p in [root] + descendants(root))
 
 
+def settle(pids, timeout=2.0):
+    """Waits until every process of PIDS sleeps, twice 20 ms apart, with
+    no CPU used between: the session waiting for its client, after the
+    work an answer set off (pop3d's maildrop process, for one, writes
+    the index and drops its copy of the table just after the STAT
+    answer).  Gives up after TIMEOUT seconds."""
+    def sample():
+        return [(proc_state(p), proc_cpu(p)) for p in pids]
+    end = time.monotonic() + timeout
+    before = sample()
+    while time.monotonic() < end:
+        time.sleep(0.02)
+        now = sample()
+        if now == before and all(st in ("S", None) for st, _ in now):
+            return
+        before = now
+
+
 def pss_kb(pids):
     total = 0
+    settle(pids)
     for p in pids:
         try:
             with open("/proc/%d/smaps_rollup" % p) as f:
