@@ -846,6 +846,8 @@ maildrop_main(const char *path, int session_fd, int monitor_fd, int ixfd)
 	maildrop_prepare();
 	if (mbox_prepare() == -1)
 		fatalx("no SHA-256 in libcrypto");
+	if (mbox_map_prepare() == -1)
+		fatal("sigaction");
 	/* a path ending in "/" is a Maildir: no locks, no monitor help */
 	if (path[0] != '\0' && path[strlen(path) - 1] == '/')
 		maildir_main(path, session_fd, ixfd);

@@ -141,6 +141,10 @@ int	 mbox_scan_close(struct mbox_scan *);
  * duplicate UIDLs; returns MBOX_OK or the error. */
 int	 mbox_scan_end(struct mbox_scan *);
 
+/* mbox_map_prepare: sets the SIGBUS handler that turns a mapped mbox
+ * shrinking under the scan into a read error (ESTALE); 0, or -1. */
+int	 mbox_map_prepare(void);
+
 /* mbox_scan_fd: scans fd from offset 0 up to limit bytes (or to EOF when
  * limit is -1) into idx; returns MBOX_OK or the error.  A file shorter
  * than limit is MBOX_IO with errno ESTALE (it shrank under us). */

@@ -128,11 +128,12 @@ sandbox_maildrop_file(const char *dir, const char *mbox)
 /* Calls every process needs to run C at all. */
 #define ALLOW_RUNTIME							\
 	ALLOW(__NR_brk),		/* malloc */			\
-	/* malloc and large buffers, never executable memory */	\
+	/* malloc, large buffers, the maildrop process's mapping of \
+	 * the mbox it scans: never executable memory */		\
 	ALLOW_ARG_MASK(__NR_mmap, 2, PROT_READ | PROT_WRITE),		\
 	ALLOW(__NR_munmap),						\
 	ALLOW(__NR_mremap),		/* realloc of the index */	\
-	ALLOW(__NR_madvise),		/* free */			\
+	ALLOW(__NR_madvise),		/* free; the scan's hint */	\
 	ALLOW(__NR_futex),		/* libc and libcrypto locks */	\
 	ALLOW(__NR_clock_gettime),	/* when the vDSO cannot */	\
 	ALLOW(__NR_getpid),		/* the log line's pid */	\

@@ -261,6 +261,31 @@ class Concurrent(Pop3TestCase):
             return new
         self.rewrite_during_session(rewrite)
 
+    def test_retr_of_message_cut_off_ends_session_cleanly(self):
+        """Another program cuts the mailbox mid-session: RETR of a
+        message past the new end finds it gone, the session ends with a
+        log line, not killed by a signal, nothing deleted; the next login
+        serves what is left."""
+        c = self.login()
+        self.assertEqual(c.cmd("DELE 1"), "+OK message 1 deleted")
+        with open(self.path, "r+b") as f:
+            f.truncate(self.msgs[2].start)
+        self.assertEqual(c.cmd("RETR 2"), "+OK %d octets" % self.msgs[1].size)
+        self.assertEqual(c.read_until_dot(), self.msgs[1].wire)
+        self.assertEqual(c.cmd("RETR 4"), "+OK %d octets" % self.msgs[3].size)
+        self.assertTrue(c.expect_closed(), "session went on past the cut")
+        c.close()
+        self.assertTrue(self.srv.wait_idle(10))
+        log = self.srv.log()
+        self.assertRegex(log, r"mailbox read failed user=alice offset=\d+ "
+                         r'error="file truncated"')
+        self.assertIn("reason=mailbox-read-failed", log)
+        self.assertNotIn("process killed signal=", log)
+        self.assertEqual(read_file(self.path), self.data[:self.msgs[2].start])
+        c = self.login()
+        self.assertEqual(c.cmd("STAT"), "+OK 2 %d" % sum(m.size for m in self.msgs[:2]))
+        self.quit(c)
+
     def test_waits_for_dot_lock(self):
         lock = self.path + ".lock"
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

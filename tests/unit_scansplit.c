@@ -14,6 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A file the scan has mapped is cut to this length first (-1: not). */
+static off_t	 cut_to = -1;
+#define SCAN_MAP_HOOK(fd) do {						\
+	if (cut_to >= 0 && ftruncate((fd), cut_to) == -1)		\
+		abort();						\
+} while (0)
+
 #include "../mbox.c"
 #include "../mbox_fd.c"
 #include "unit.h"
@@ -135,6 +142,44 @@ test_split_duplicates(void)
 	close(fd);
 }
 
+/*
+ * A program that ignores the lock cuts the mailbox after the scan mapped
+ * it: the pages past the new end fault (SIGBUS), and the scan fails as a
+ * short read does, ESTALE, in the split scan's thread too, instead of
+ * the process dying.  The next scan, of what is left, is whole.
+ */
+static void
+test_cut_under_map(void)
+{
+	static const char m[] = "From x\nA: 1\n\nbody of a message\n\n";
+	struct mbox_index	 idx;
+	size_t			 n = 3 * 65536 / LEN(m) * LEN(m), i;
+	char			*b;
+	int			 fd, rv, split;
+
+	REQUIRE(mbox_map_prepare() == 0);
+	REQUIRE((b = malloc(n)) != NULL);
+	for (i = 0; i < n; i += LEN(m))
+		memcpy(b + i, m, LEN(m));
+	for (split = 0; split < 2; split++) {
+		REQUIRE((fd = file_of(b, n)) != -1);
+		memset(&idx, 0, sizeof(idx));
+		cut_to = 4096;
+		errno = 0;
+		rv = split ? scan_fd_split(fd, n / 2, -1, &idx) :
+		    scan_whole(fd, -1, &idx);
+		CHECK_INT(rv, ==, MBOX_IO);
+		CHECK_INT(errno, ==, ESTALE);
+		mbox_index_free(&idx);
+		cut_to = -1;
+		CHECK_INT(scan_whole(fd, -1, &idx), ==, MBOX_OK);
+		CHECK_INT(idx.count, ==, (4096 + LEN(m) - 1) / LEN(m));
+		mbox_index_free(&idx);
+		close(fd);
+	}
+	free(b);
+}
+
 /* Not an mbox: the first part fails as the whole does. */
 static void
 test_split_not_mbox(void)
@@ -211,6 +256,7 @@ main(int argc, char *argv[])
 {
 	unit_init(argc, argv);
 	UNIT_RUN(test_split_small);
+	UNIT_RUN(test_cut_under_map);
 	UNIT_RUN(test_split_duplicates);
 	UNIT_RUN(test_split_not_mbox);
 	UNIT_RUN(test_split_large);
