@@ -122,6 +122,7 @@ static const struct journal_format {
 	{ "pop3dJ2\n", 8 * 1024 * 1024 },
 };
 #define NFORMATS	(sizeof(journal_formats) / sizeof(journal_formats[0]))
+#define JOURNAL_FAMILY	6	/* "pop3dJ": a journal of some version */
 /*
  * A step is one copy then a record: the larger the steps, the fewer the
  * fsyncs.  Nothing in the argument bounds a step; the disk does: a step
@@ -773,7 +774,10 @@ journal_valid(const struct commit *c)
 /*
  * Reads the journal.  Returns 1 if it holds a commit to finish, 0 if the
  * commit never began (journal not whole: nothing was moved), -2 if it
- * is not about this file, -1 on a read error.
+ * is not about this file, -3 if it is a journal of a format this version
+ * does not know (a later one's, left by a crash before a downgrade: it
+ * may be mid-move, so it is neither finished nor removed), -1 on a read
+ * error.
  */
 static int
 journal_load(struct commit *c, const struct stat *st)
@@ -784,14 +788,18 @@ journal_load(struct commit *c, const struct stat *st)
 
 	if (fstat(c->jfd, &jst) == -1)
 		return -1;
-	if (jst.st_size < (off_t)sizeof(c->head) ||
-	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1)
+	if (jst.st_size < (off_t)sizeof(c->head.magic) ||
+	    read_all(c->jfd, c->head.magic, sizeof(c->head.magic), 0) == -1)
 		return 0;
 	for (i = 0; i < NFORMATS; i++)
 		if (memcmp(c->head.magic, journal_formats[i].magic,
 		    sizeof(c->head.magic)) == 0)
 			c->scratch_size = journal_formats[i].scratch_size;
 	if (c->scratch_size == 0)
+		return memcmp(c->head.magic, JOURNAL_MAGIC, JOURNAL_FAMILY) ==
+		    0 ? -3 : 0;
+	if (jst.st_size < (off_t)sizeof(c->head) ||
+	    read_all(c->jfd, &c->head, sizeof(c->head), 0) == -1)
 		return 0;
 	if (c->head.nmoves > MAX_MESSAGES + 1 || jst.st_size !=
 	    (off_t)(sizeof(c->head) + c->head.nmoves * sizeof(*c->moves) +
@@ -954,7 +962,7 @@ commit_recover(int fd, int jfd)
 	saved = errno;
 	free(c.moves);
 	errno = saved;
-	return rv == -2 ? -2 : rv < 0 ? -1 : 0;
+	return rv == -2 || rv == -3 ? rv : rv < 0 ? -1 : 0;
 }
 
 int

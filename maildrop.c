@@ -471,6 +471,12 @@ maildrop_recover(struct maildrop *md)
 		log_warn("interrupted commit not finished journal=%s",
 		    md->journal);
 	close(jfd);
+	if (rv == -3) {
+		/* a later pop3d's, which alone can finish it */
+		log_warnx("interrupted commit not finished journal=%s "
+		    "reason=unknown-format", md->journal);
+		return -1;
+	}
 	if (rv == -2)
 		return maildrop_journal_stale(md);
 	if (rv == 0 && maildrop_journal_remove(md) == -1) {

@@ -596,8 +596,9 @@ int	 commit_run(int, int, const struct mbox_index *,
 /* commit_recover: finishes the commit recorded in journal jfd on the
  * locked mailbox fd; returns 0 when the journal may go, -2 if the file
  * no longer holds what the journal says (nothing written: set the
- * journal aside), or -1 with errno set if it cannot be finished (both
- * files left as they are). */
+ * journal aside), -3 if the journal is of a format this version does
+ * not know, or -1 with errno set if it cannot be finished (both files
+ * left as they are, for -3 too). */
 int	 commit_recover(int, int);
 /* journal_set_aside: renames the journal to the stale name in directory
  * dirfd (replacing an older one) if it is a regular file owned by uid,

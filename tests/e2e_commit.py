@@ -54,7 +54,7 @@ CRASHTEST = os.environ.get("POP3D_CRASHTEST",
 # Users of this file and e2e_crash (uids 62001+): the session lock in /run/pop3d is
 # global, other test files use other names.
 USERS = {"crash%d" % i: ("crash%d-pw-%d" % (i, 7919 * i), 62000 + i)
-         for i in range(1, 83)}
+         for i in range(1, 84)}
 
 SYS_TEMP_CHANGED = "-ERR [SYS/TEMP] maildrop changed by another program, nothing deleted"
 SYS_TEMP_REPLACED = "-ERR [SYS/TEMP] maildrop removed or replaced, nothing deleted"
@@ -646,6 +646,60 @@ OldJournalJ3.test_root_first = _make_walk("root", "first", False, "crash81")
 OldJournalJ3.test_home_mix_deliver = _make_walk("home", "mix", True, "crash82")
 SmallSteps.test_root_first_deliver = _make_walk("root", "first", True, "crash76")
 SmallSteps.test_home_mix = _make_walk("home", "mix", False, "crash75")
+
+
+class LaterJournal(CommitCase):
+    """A later pop3d crashed mid-commit and this version was installed
+    over it: its journal, of a format this version does not know, may
+    describe a half-done move.  It is kept as it is and the mailbox left
+    untouched, the login refused [SYS/TEMP] with the reason in the log;
+    the version that wrote it finishes the commit."""
+
+    def crash_mid_move(self, user, template, path, orig, deleted):
+        """Runs the commit to the first crash point after the mailbox
+        has begun to change, its journal left."""
+        uid = uid_of(user)
+        dele = ["DELE %d" % n for n in sorted(deleted)]
+        for n in range(1, 400):
+            put_file(path, orig, uid)
+            out, rc, log = self.pipe_run(user, template, dele + ["QUIT"], CRASHTEST, n)
+            self.assertIsNotNone(CRASH_RE.search(log), "no crash point changed the mailbox")
+            if os.path.exists(path + ".lock"):
+                old = time.time() - 2 * STALE
+                os.utime(path + ".lock", (old, old))
+            if os.path.exists(path + JOURNAL) and read(path) != orig:
+                return
+            self.clean_session(user, template)   # recovers, or not needed
+        self.fail("no crash point mid-move")
+
+    def test_unknown_format_kept_and_login_refused(self):
+        user = "crash83"
+        template, path, d = self.layout("root", user)
+        orig = walk_mbox()
+        msgs = pt.parse_mbox(orig)
+        deleted = SCENARIOS["mix"]
+        journal = path + JOURNAL
+        self.crash_mid_move(user, template, path, orig, deleted)
+        mine = read(journal)
+        self.assertEqual(mine[:8], b"pop3dJ4\n")
+        later = b"pop3dJ9\n" + mine[8:]
+        with open(journal, "r+b") as f:
+            f.write(later[:8])
+        before = read(path)
+        for _ in range(2):
+            lines, rc, log = self.pipe_run(user, template, ["STAT", "QUIT"])
+            self.assertTrue(lines[2].startswith("-ERR [SYS/TEMP] an interrupted update"),
+                            "login with a later version's journal: %r" % lines)
+            self.assertIn("interrupted commit not finished journal=%s "
+                          "reason=unknown-format" % journal, log)
+            self.assertEqual(read(path), before, "mailbox changed")
+            self.assertEqual(read(journal), later, "journal changed or removed")
+        # the version that wrote it (here this one, its format given back)
+        with open(journal, "r+b") as f:
+            f.write(mine[:8])
+        login, statr, uidls, rlog = self.clean_session(user, template)
+        self.assertEqual(read(path), kept_bytes(orig, msgs, deleted))
+        self.assertFalse(os.path.exists(journal))
 
 
 # ----------------------------------------------------------------------
