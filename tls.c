@@ -423,6 +423,26 @@ io_wait_tls(struct io *io, ssize_t want, time_t deadline)
 	    want == TLS_WANT_POLLIN ? POLLIN : POLLOUT, deadline);
 }
 
+/*
+ * A TLS read gives one record, and a client that pipelines sends each
+ * command in its own: what else has come is read too, without waiting,
+ * so that the commands are answered together, as over plain text.
+ */
+static ssize_t
+io_tls_more(struct io *io, ssize_t got)
+{
+	ssize_t	 n, more = 0;
+
+	while ((size_t)(got + more) < sizeof(io->rbuf) - io->rlen) {
+		n = tls_read(io->tls, io->rbuf + io->rlen + got + more,
+		    sizeof(io->rbuf) - io->rlen - got - more);
+		if (n <= 0)
+			break;	/* an error or the end shows at the next read */
+		more += n;
+	}
+	return more;
+}
+
 ssize_t
 io_fill(struct io *io)
 {
@@ -450,6 +470,8 @@ io_fill(struct io *io)
 			}
 			if (n == -1)
 				log_debug("TLS read: %s", tls_error(io->tls));
+			if (n > 0)
+				n += io_tls_more(io, n);
 		} else {
 			n = read(io->rfd, io->rbuf + io->rlen,
 			    sizeof(io->rbuf) - io->rlen);

@@ -548,6 +548,36 @@ class MailClients(TlsCase):
 # STLS: nothing sent before the handshake counts after it (RFC 2595 4).
 # ----------------------------------------------------------------------
 
+class Pipelining(TlsCase):
+    """Commands pipelined inside TLS, each in a record of its own (as
+    clients send them): every one answered, in order, the answers of
+    those that came together in one go, QUIT's last."""
+
+    def setUp(self):
+        super().setUp()
+        self.data = plain_mbox(30)
+        self.msgs = self.put_user_mbox("tina", self.data)
+
+    def test_retr_pipelined_in_separate_records(self):
+        self.tls_server()
+        c = self.connect()
+        self.stls(c)
+        self.assertEqual(c.cmd("USER tina"), "+OK send PASS")
+        self.assertLogin(c.cmd("PASS " + pw("tina")), self.msgs)
+        n = len(self.msgs)
+        for i in range(1, n + 1):
+            c.send("RETR %d\r\n" % i)     # one record each
+            c.send("NOOP\r\n")
+        c.send("QUIT\r\n")
+        for i, m in enumerate(self.msgs, 1):
+            self.assertEqual(c.readline().decode(), "+OK %d octets" % m.size)
+            self.assertEqual(c.read_until_dot(), m.wire, "message %d" % i)
+            self.assertEqual(c.readline().decode(), "+OK")
+        self.assertEqual(c.readline().decode(), "+OK pop3d signing off (%d messages left)" % n)
+        data, closed = self.read_to_close(c)
+        self.assertEqual((data, closed), (b"", True))
+
+
 class StlsInjection(TlsCase):
 
     def setUp(self):
