@@ -191,7 +191,8 @@ have_avx2(void)
 	static int	 have = -1;
 
 	if (have == -1)
-		have = __builtin_cpu_supports("avx2") != 0;
+		have = __builtin_cpu_supports("avx2") &&
+		    __builtin_cpu_supports("popcnt");
 	return have;
 }
 #endif
@@ -454,66 +455,83 @@ avx2_sum_bytes(__m256i acc)
 	return q[0] + q[1] + q[2] + q[3];
 }
 
-/*
- * body_lines_bytes 32 bytes a step: the LFs, the CRs one byte before and
- * the "F"s one byte after, as bit masks.  A line that begins with "F" is
- * looked at more closely; bare LFs are counted in byte counters.
- */
+/* The 64 bytes that lo and hi compared, as a bit mask. */
 __attribute__((target("avx2")))
+static inline uint64_t
+avx2_mask64(__m256i lo, __m256i hi)
+{
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32 |
+	    (uint32_t)_mm256_movemask_epi8(lo);
+}
+
+/*
+ * body_lines_bytes 64 bytes a step.  Every LF is counted, in byte
+ * counters, and every CR just before an LF takes one back.  Most steps
+ * hold neither a CR nor an LF followed by "F" and go no further; one
+ * that does is looked at as bit masks, for its CRLFs and for an "F" that
+ * may start a From_ line.
+ */
+__attribute__((target("avx2,popcnt")))
 static size_t
 body_lines_avx2(const char *p, size_t n, off_t *bare)
 {
 	const __m256i	 lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
 	const __m256i	 eff = _mm256_set1_epi8('F');
-	__m256i		 vl, vb, acc = _mm256_setzero_si256();
+	__m256i		 a, b, la, lb, fa, fb, odd, acc = _mm256_setzero_si256();
+	uint64_t	 l, crlf, cand, upto;
 	const char	*q;
-	size_t		 i = 1, j, ls;
+	size_t		 i = 0, j, ls;
 	off_t		 count = 0;
-	unsigned int	 m, steps = 0;
-	int		 b;
+	unsigned int	 steps = 0;
+	int		 bit;
 
 	if (n < 5 || is_from(p))
 		return 0;
-	/* p[0] begins a line: the loop starts one on, to look one back */
-	if (p[0] == '\n') {
-		count = 1;
-		if (n - 1 < 5 || is_from(p + 1)) {
-			*bare += count;
-			return 1;
+	/* a line that starts in a step is looked at in it, 5 bytes on */
+	for (; n - i >= 64 + 5; i += 64) {
+		a = _mm256_loadu_si256((const void *)(p + i));
+		b = _mm256_loadu_si256((const void *)(p + i + 32));
+		la = _mm256_cmpeq_epi8(a, lf);
+		lb = _mm256_cmpeq_epi8(b, lf);
+		fa = _mm256_and_si256(la, _mm256_cmpeq_epi8(_mm256_loadu_si256(
+		    (const void *)(p + i + 1)), eff));
+		fb = _mm256_and_si256(lb, _mm256_cmpeq_epi8(_mm256_loadu_si256(
+		    (const void *)(p + i + 33)), eff));
+		odd = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(a, cr),
+		    _mm256_cmpeq_epi8(b, cr)), _mm256_or_si256(fa, fb));
+		if (!_mm256_testz_si256(odd, odd)) {
+			l = avx2_mask64(la, lb);
+			crlf = avx2_mask64(_mm256_cmpeq_epi8(a, cr),
+			    _mm256_cmpeq_epi8(b, cr)) &
+			    (l >> 1 | (uint64_t)(p[i + 64] == '\n') << 63);
+			for (cand = avx2_mask64(fa, fb); cand != 0;
+			    cand &= cand - 1) {
+				bit = __builtin_ctzll(cand);
+				if (!is_from(p + i + bit + 1))
+					continue;
+				upto = (2ULL << bit) - 1;
+				count += avx2_sum_bytes(acc) +
+				    __builtin_popcountll(l & upto) -
+				    __builtin_popcountll(crlf & upto);
+				*bare += count;
+				return i + bit + 1;
+			}
+			count -= __builtin_popcountll(crlf);
 		}
-	}
-	while (n - i >= 32 + 1 + 5) {
-		vl = _mm256_cmpeq_epi8(_mm256_loadu_si256((const void *)(p + i)),
-		    lf);
-		vb = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_loadu_si256(
-		    (const void *)(p + i - 1)), cr), vl);
-		m = (unsigned int)_mm256_movemask_epi8(_mm256_and_si256(vl,
-		    _mm256_cmpeq_epi8(_mm256_loadu_si256((const void *)
-		    (p + i + 1)), eff)));
-		for (; m != 0; m &= m - 1) {
-			b = __builtin_ctz(m);
-			if (!is_from(p + i + b + 1))
-				continue;
-			count += avx2_sum_bytes(acc) + __builtin_popcount(
-			    (unsigned int)_mm256_movemask_epi8(vb) &
-			    ((2U << b) - 1));
-			*bare += count;
-			return i + b + 1;
-		}
-		acc = _mm256_sub_epi8(acc, vb);
-		i += 32;
-		if (++steps == 255) {	/* before a byte counter wraps */
+		acc = _mm256_sub_epi8(_mm256_sub_epi8(acc, la), lb);
+		if (++steps == 127) {	/* before a byte counter wraps */
 			count += avx2_sum_bytes(acc);
 			acc = _mm256_setzero_si256();
 			steps = 0;
 		}
 	}
 	count += avx2_sum_bytes(acc);
+	/* the rest a byte at a time; a CR before i was seen to above */
 	ls = (q = memrchr(p, '\n', i)) != NULL ? (size_t)(q - p) + 1 : 0;
 	for (j = i; j < n; j++) {
 		if (p[j] != '\n')
 			continue;
-		if (p[j - 1] != '\r')
+		if (j == i || p[j - 1] != '\r')
 			count++;
 		ls = j + 1;
 		if (n - ls < 5 || is_from(p + ls))
