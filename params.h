@@ -117,16 +117,22 @@
 #define SCAN_SPLIT_MIN		((off_t)8 << 20)	/* 8 MB */
 
 /*
- * An mbox is scanned mapped (1) or read (0).  Mapped, the scan reads the
- * page cache itself; read, the kernel first copies every page out, which
- * on most machines costs more than the scan.  On virtual machines whose
- * page table changes trap to the hypervisor the mapping can cost more
- * than the copy (once seen: 1.5 s against 0.15 s for 1 GB): build with
- * -DSCAN_MAP=0 there.
+ * An mbox is scanned mapped (1) or read (0), or (-1) whichever the
+ * machine does faster, asked once per process by the first scan of
+ * SCAN_PROBE_MIN bytes or more (mbox_fd.c, scan_ask_machine), on
+ * SCAN_PROBE bytes of it; smaller scans before that read.  The answer
+ * differs by machine as much as the cost does: 1 GB scanned on two CPUs
+ * in 88 ms mapped and 118 ms read on one, while another, a virtual
+ * machine whose page table changes trap to the hypervisor, maps 1 GB in
+ * 0.42 s and reads it in 0.05 s.  The probe takes a fraction of a
+ * millisecond; 1 MB is some hundred microseconds either way, well above
+ * the clock's noise.
  */
 #ifndef SCAN_MAP
-#define SCAN_MAP		1
+#define SCAN_MAP		(-1)
 #endif
+#define SCAN_PROBE		((off_t)1 << 20)	/* 1 MB */
+#define SCAN_PROBE_MIN		((off_t)8 << 20)	/* 8 MB */
 #define SCAN_THREAD_STACK	(256 * 1024)
 
 /*

@@ -104,6 +104,8 @@ struct mbox_scan {
 	off_t		 sum_from;	/* bytes before it are not summed */
 	size_t		 known;		/* messages with their UIDL suffix
 					 * already: a resumed scan's */
+	size_t		 ahead;		/* the next chunk is this far on in
+					 * memory, mapped: fetch it early */
 };
 
 /* mbox_index_free: frees the messages of idx and zeroes it. */

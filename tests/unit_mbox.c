@@ -652,7 +652,7 @@ test_kernels(void)
 		off = rnd() % 40 < n ? rnd() % 40 : 0;
 		x = y = 0;
 		k1 = body_lines_bytes(b + off, n - off, &x);
-		k2 = body_lines_avx2(b + off, n - off, &y);
+		k2 = body_lines_avx2(b + off, n - off, &y, round % 3 * 4096);
 		CHECK_INT(k1, ==, k2);
 		CHECK_INT(x, ==, y);
 		k1 = n - n % SUM_STRIPE;

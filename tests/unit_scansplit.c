@@ -158,6 +158,7 @@ test_cut_under_map(void)
 	int			 fd, rv, split;
 
 	REQUIRE(mbox_map_prepare() == 0);
+	REQUIRE(scan_maps == 1);
 	REQUIRE((b = malloc(n)) != NULL);
 	for (i = 0; i < n; i += LEN(m))
 		memcpy(b + i, m, LEN(m));
@@ -251,14 +252,45 @@ test_split_large(void)
 	free(b);
 }
 
+/*
+ * Mapped or read, as scan_ask_machine chose, once and for good: not for a
+ * small file, and then whatever the machine answered for a large one.
+ */
+static void
+test_ask_machine(void)
+{
+	char	*b;
+	int	 fd;
+
+	REQUIRE((b = calloc(1, SCAN_PROBE_MIN)) != NULL);
+	memcpy(b, "From x\n\n", 8);
+	scan_maps = -1;
+	REQUIRE((fd = file_of(b, SCAN_PROBE_MIN - 1)) != -1);
+	scan_ask_machine(fd, SCAN_PROBE_MIN - 1);
+	CHECK_INT(scan_maps, ==, -1);
+	close(fd);
+	REQUIRE((fd = file_of(b, SCAN_PROBE_MIN)) != -1);
+	scan_ask_machine(fd, SCAN_PROBE_MIN);
+	CHECK(scan_maps == 0 || scan_maps == 1);
+	fprintf(stderr, "unit_scansplit: this machine %s\n", scan_maps ?
+	    "maps" : "reads");
+	close(fd);
+	free(b);
+}
+
 int
 main(int argc, char *argv[])
 {
 	unit_init(argc, argv);
-	UNIT_RUN(test_split_small);
-	UNIT_RUN(test_cut_under_map);
-	UNIT_RUN(test_split_duplicates);
-	UNIT_RUN(test_split_not_mbox);
-	UNIT_RUN(test_split_large);
+	/* mapped, then read: the same answers */
+	for (scan_maps = 1; scan_maps >= 0; scan_maps--) {
+		UNIT_RUN(test_split_small);
+		if (scan_maps)
+			UNIT_RUN(test_cut_under_map);
+		UNIT_RUN(test_split_duplicates);
+		UNIT_RUN(test_split_not_mbox);
+		UNIT_RUN(test_split_large);
+	}
+	UNIT_RUN(test_ask_machine);
 	return unit_end();
 }
