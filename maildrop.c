@@ -565,8 +565,8 @@ maildrop_scan(struct maildrop *md)
 		    MAILDROP_TEMP : MAILDROP_PERM, "%s", mbox_strerror(rv));
 	if ((md->deleted = calloc(md->idx.count + 1, 1)) == NULL)
 		maildrop_refuse(md, MAILDROP_TEMP, "out of memory");
-	log_debug("scanned mailbox=%s messages=%zu octets=%lld", md->path,
-	    md->idx.count, (long long)md->idx.end);
+	log_debug("scanned mailbox=%s messages=%zu octets=%lld file=%s",
+	    md->path, md->idx.count, (long long)md->idx.end, mbox_scan_how());
 }
 
 /* Sends the index in batches, then a read-only descriptor of the file. */

@@ -155,6 +155,13 @@ done:
 	free(buf);
 }
 
+const char *
+mbox_scan_how(void)
+{
+	return scan_maps == 1 ? "mapped" : scan_maps == 0 ? "read" :
+	    "not asked yet";
+}
+
 /* Feeds the scan [off, limit) of fd (limit -1: to EOF) read, in chunks. */
 static int
 scan_pread(struct mbox_scan *s, int fd, off_t off, off_t limit)

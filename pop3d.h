@@ -147,6 +147,10 @@ int	 mbox_scan_end(struct mbox_scan *);
  * shrinking under the scan into a read error (ESTALE); 0, or -1. */
 int	 mbox_map_prepare(void);
 
+/* mbox_scan_how: how this process's scans take the file, as the machine
+ * was asked (see SCAN_MAP): "mapped", "read", or "not asked yet". */
+const char *mbox_scan_how(void);
+
 /* mbox_scan_fd: scans fd from offset 0 up to limit bytes (or to EOF when
  * limit is -1) into idx; returns MBOX_OK or the error.  A file shorter
  * than limit is MBOX_IO with errno ESTALE (it shrank under us). */
