@@ -41,6 +41,65 @@ copy_to_lf_avx2(char *o, const char *p, size_t n)
 	}
 	return i;
 }
+
+/* The 64 bytes that lo and hi compared, as a bit mask. */
+__attribute__((target("avx2")))
+static inline uint64_t
+mask64(__m256i lo, __m256i hi)
+{
+	return (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32 |
+	    (uint32_t)_mm256_movemask_epi8(lo);
+}
+
+/*
+ * A whole message's lines (no TOP limit), 64 input bytes a step: the step
+ * is copied whole, then for each byte to insert (a CR before an LF that
+ * has none, a dot before a dot that starts a line) the rest of the step
+ * is copied again one byte further on.  Stops 128 bytes or less short of
+ * the end, so that every load stays in the input; returns the bytes
+ * written and sets *used.  at_start: a line starts at p; prev_cr: the
+ * byte before p was a CR of the same line.  Writes at most 64 bytes past
+ * what it returns, inside xform_run's room of twice the input.
+ */
+__attribute__((target("avx2")))
+static size_t
+lines_avx2(const char *p, size_t n, char *out, size_t *used, int stuff,
+    int at_start, int prev_cr)
+{
+	const __m256i	 lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
+	const __m256i	 dot = _mm256_set1_epi8('.');
+	__m256i		 a, b;
+	uint64_t	 l, c, d, ins, lf_before = at_start, cr_before = prev_cr;
+	char		*o = out;
+	size_t		 i;
+	int		 e;
+
+	for (i = 0; n - i >= 128; i += 64) {
+		a = _mm256_loadu_si256((const void *)(p + i));
+		b = _mm256_loadu_si256((const void *)(p + i + 32));
+		_mm256_storeu_si256((void *)o, a);
+		_mm256_storeu_si256((void *)(o + 32), b);
+		l = mask64(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(b, lf));
+		c = mask64(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(b, cr));
+		d = stuff ? mask64(_mm256_cmpeq_epi8(a, dot),
+		    _mm256_cmpeq_epi8(b, dot)) : 0;
+		ins = (l & ~(c << 1 | cr_before)) | (d & (l << 1 | lf_before));
+		lf_before = l >> 63;
+		cr_before = c >> 63;
+		for (; ins != 0; ins &= ins - 1) {
+			e = __builtin_ctzll(ins);
+			o[e] = p[i + e] == '\n' ? '\r' : '.';
+			_mm256_storeu_si256((void *)(o + e + 1),
+			    _mm256_loadu_si256((const void *)(p + i + e)));
+			_mm256_storeu_si256((void *)(o + e + 33),
+			    _mm256_loadu_si256((const void *)(p + i + e + 32)));
+			o++;
+		}
+		o += 64;
+	}
+	*used = i;
+	return o - out;
+}
 #endif
 
 /*
@@ -101,6 +160,16 @@ xform_run(struct xform *x, const char *in, size_t n, char *out, size_t *used)
 	char		*o = out;
 	size_t		 k;
 
+#ifdef HAVE_AVX2
+	/* the common case, RETR: all but the last bytes in big steps */
+	if (x->body_lines < 0 && n >= 128 && have_avx2()) {
+		o += lines_avx2(p, n, o, &k, x->stuff, x->line_len == 0,
+		    x->prev_cr);
+		p += k;
+		x->line_len = p[-1] == '\n' ? 0 : 2;
+		x->prev_cr = p[-1] == '\r';
+	}
+#endif
 	while (p < end && !x->done) {
 		if (x->line_len == 0 && x->stuff && *p == '.')
 			*o++ = '.';
