@@ -28,9 +28,11 @@
 #endif
 
 /* What the scan is given at a time, mapped or read: large enough that
- * system calls cost little next to the copy, small enough that the scan
- * finds the bytes still in the CPU's cache. */
-#define SCAN_CHUNK	(256 * 1024)
+ * system calls cost little next to the copy, small enough that the chunk
+ * and the next, fetched while this one is scanned, both stay in the CPU's
+ * cache (1 GB on two CPUs here: 80 ms in chunks of 128 KB, 88 ms in
+ * chunks of 256 KB, 98 ms in chunks of 512 KB). */
+#define SCAN_CHUNK	(128 * 1024)
 
 /* The scan maps the file (1) or reads it (0); -1 until asked, see
  * scan_ask_machine and SCAN_MAP in params.h. */

@@ -230,7 +230,7 @@ test_split_large(void)
 	memset(&split, 0, sizeof(split));
 	REQUIRE((fd = file_of(b, n)) != -1);
 	CHECK_INT(scan_whole(fd, -1, &whole), ==, MBOX_OK);
-	CHECK(whole.count > 100);
+	CHECK(whole.count > 30);
 	for (i = 0; i < sizeof(mids) / sizeof(mids[0]); i++) {
 		CHECK_INT(scan_fd_split(fd, mids[i], -1, &split), ==, MBOX_OK);
 		CHECK(same_scan(&split, &whole));
