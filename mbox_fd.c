@@ -412,8 +412,11 @@ mbox_scan_fd(int fd, off_t limit, struct mbox_index *idx)
 	if (size < 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		size = st.st_size;
 	scan_ask_machine(fd, size);
+	/* a little past the middle: the thread starts later, and its first
+	 * allocations come from an arena of its own (the second half of
+	 * 1 GB came 2 to 5 ms after the first, split in the middle) */
 	if (size >= SCAN_SPLIT_MIN &&
-	    (rv = scan_fd_split(fd, size / 2, limit, idx)) != -1)
+	    (rv = scan_fd_split(fd, size / 2 + size / 48, limit, idx)) != -1)
 		return rv;
 	mbox_scan_init(&s, idx);
 	return scan_fd(&s, fd, 0, limit);
