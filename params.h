@@ -212,9 +212,12 @@
 /*
  * Output is built in buffers of this size so that TLS writes full-size
  * 16 KB records (RFC 8446 5.1: TLS_RECORD, the most a record holds) and
- * plain writes few system calls.
+ * plain writes few system calls.  Larger is not faster: with this, the
+ * mailbox read buffer, libssl's and the socket's pages the session
+ * stays in the CPU's cache (a 1 GB download, medians of 5: plain 0.34
+ * s of CPU, STLS 0.64, against 0.35 and 0.66 at 256 KB each).
  */
-#define OUTPUT_BUFFER		(256 * 1024)
+#define OUTPUT_BUFFER		(128 * 1024)
 #define TLS_RECORD		16384
 
 /*
@@ -233,8 +236,9 @@
  * Read size when streaming a message from the mailbox; the transform
  * writes at most twice as much.  An mbox is read in blocks of this size
  * whatever the message's: one read serves the messages after it too.
+ * Of the size of OUTPUT_BUFFER, for the same reason.
  */
-#define MAILBOX_READ_BUFFER	(256 * 1024)
+#define MAILBOX_READ_BUFFER	(128 * 1024)
 
 /*
  * The PROXY protocol (haproxy.org proxy-protocol.txt).  A v1 header is
