@@ -6,6 +6,7 @@ SRCS+=	monitor.c
 SRCS+=	priv.c
 SRCS+=	auth.c
 SRCS+=	session.c
+SRCS+=	command.c
 SRCS+=	msgtab.c
 SRCS+=	sasl.c
 SRCS+=	maildrop.c
@@ -109,7 +110,7 @@ tests/unit_scansplit: tests/unit_scansplit.c tests/unit.h mbox.c mbox_fd.c \
 
 # The unit tests include the file under test to reach its static
 # functions, and link what it calls.
-TESTLIBS=	tls.o ipc.o log.o mbox.o mbox_fd.o xform.o index.o sasl.o proxy.o \
+TESTLIBS=	command.o tls.o ipc.o log.o mbox.o mbox_fd.o xform.o index.o sasl.o proxy.o \
 		compat/strlcpy.o
 
 tests/unit_session: tests/unit_session.c tests/unit.h session.c msgtab.o \

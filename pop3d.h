@@ -525,6 +525,16 @@ ssize_t	 base64_decode(const char *, unsigned char *, size_t);
  * be empty or the user; returns 0, or -1 if malformed. */
 int	 sasl_plain_parse(unsigned char *, size_t, char **, char **);
 
+/* command.c: parse_uint: 1 to 10 decimal digits and no overflow, 0 with
+ * *n set or -1; parse_number: a message number 1 to max, or 0;
+ * parse_verb: splits off the verb in place, *args the rest or NULL;
+ * parse_args: at most max words split at single spaces, their number
+ * or -1. */
+int		 parse_uint(const char *, uint32_t *);
+uint32_t	 parse_number(const char *, uint32_t);
+char		*parse_verb(char *, char **);
+int		 parse_args(char *, char **, int);
+
 /* msgtab.c: the session's compact table of the messages. */
 struct msg_rec;
 struct msg_wide;
