@@ -326,11 +326,16 @@ pause_here(void)
 static void
 c_keep_all(struct conn *c, long count, long long octets)
 {
-	size_t	 size = 2 * (size_t)octets + 128 * (size_t)count + RBUF;
-	size_t	 touch = octets + octets / 8 + 64 * (size_t)count + RBUF;
-	size_t	 i;
+	size_t	 size, touch, i;
 	char	*p;
 
+	/* STAT's figures come from the server: bounded before any sum */
+	if (count < 0 || octets < 0 || count > (1L << 30) ||
+	    octets > (1LL << 40))
+		errx(1, "STAT: %ld messages, %lld octets: out of range",
+		    count, octets);
+	size = 2 * (size_t)octets + 128 * (size_t)count + RBUF;
+	touch = octets + octets / 8 + 64 * (size_t)count + RBUF;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
 	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
