@@ -614,20 +614,32 @@ same_time(const struct timespec *a, const struct timespec *b)
 }
 
 /*
- * Whether the index at fd is of another file than st names: a mailbox
- * replaced since (a new inode) needs none of its entries read and checked
- * (46,620 of them, 5 ms).  0 where the header cannot be read: index_read
- * says why.
+ * Whether the index at fd is of no use for the file st describes, from
+ * its header alone: another file (a new inode), or this one changed and
+ * not grown, which index_mbox_load would scan again anyway.  Neither
+ * needs the entries read and checked (46,620 of them, 5 ms); a mailbox
+ * replaced by install(1) or a copy often gets the freed inode back, and
+ * only its times tell.  0 where the header cannot be read: index_read
+ * says why.  A forged header can only cause a scan.
  */
 static int
 index_of_other(int fd, const struct stat *st)
 {
 	unsigned char	 h[HDR_SIZE];
+	uint64_t	 size;
 
 	if (read_at(fd, h, sizeof(h), 0) == -1)
 		return 0;
-	return get64(h + H_DEV) != (uint64_t)st->st_dev ||
-	    get64(h + H_INO) != (uint64_t)st->st_ino;
+	if (get64(h + H_DEV) != (uint64_t)st->st_dev ||
+	    get64(h + H_INO) != (uint64_t)st->st_ino)
+		return 1;
+	size = get64(h + H_SIZE);
+	if ((uint64_t)st->st_size != size)
+		return (uint64_t)st->st_size < size;
+	return get64(h + H_MTIME) != (uint64_t)st->st_mtim.tv_sec ||
+	    get64(h + H_MTIME_NS) != (uint64_t)st->st_mtim.tv_nsec ||
+	    get64(h + H_CTIME) != (uint64_t)st->st_ctim.tv_sec ||
+	    get64(h + H_CTIME_NS) != (uint64_t)st->st_ctim.tv_nsec;
 }
 
 int

@@ -499,6 +499,56 @@ test_mbox_checks(void)
 	close(ixfd);
 }
 
+/*
+ * Which changes the header alone rules out, before any entry is read:
+ * another inode, a smaller file, the same size with other times.  A
+ * grown or unchanged file needs the entries.
+ */
+static void
+test_header_decides(void)
+{
+	struct mbox_index	 idx;
+	struct timespec		 times[2];
+	struct stat		 st;
+	char			 path[PATH_MAX];
+	int			 fd, ixfd, fd2;
+
+	memset(&idx, 0, sizeof(idx));
+	REQUIRE((fd = file_with("mbox", mbox1, sizeof(mbox1) - 1)) != -1);
+	REQUIRE((ixfd = file_with("index", NULL, 0)) != -1);
+	REQUIRE(index_of(fd, ixfd, &idx) == 0);
+	REQUIRE(fstat(fd, &st) == 0);
+	CHECK_INT(index_of_other(ixfd, &st), ==, 0);
+
+	append(fd, "From e@f Mon Jan  1 00:00:02 2024\n\nx\n");
+	REQUIRE(fstat(fd, &st) == 0);
+	CHECK_INT(index_of_other(ixfd, &st), ==, 0);	/* grown */
+
+	REQUIRE(index_of(fd, ixfd, &idx) == 0);
+	REQUIRE(fstat(fd, &st) == 0);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	times[1].tv_sec -= 3600;	/* what install -p or touch -d do */
+	REQUIRE(futimens(fd, times) == 0);
+	REQUIRE(fstat(fd, &st) == 0);
+	CHECK_INT(index_of_other(ixfd, &st), ==, 1);
+	CHECK_INT(load_now(fd, ixfd, &idx), ==, -1);
+
+	REQUIRE(index_of(fd, ixfd, &idx) == 0);
+	REQUIRE(ftruncate(fd, 10) == 0);
+	REQUIRE(fstat(fd, &st) == 0);
+	CHECK_INT(index_of_other(ixfd, &st), ==, 1);	/* smaller */
+
+	REQUIRE((fd2 = file_with("mbox2", mbox1, 10)) != -1);
+	REQUIRE(fstat(fd2, &st) == 0);
+	CHECK_INT(index_of_other(ixfd, &st), ==, 1);	/* another inode */
+	close(fd2);
+	snprintf(path, sizeof(path), "%s/mbox2", tmpdir);
+	(void)unlink(path);
+	close(fd);
+	close(ixfd);
+}
+
 /* A racy ctime: the note waits for the clock, the index then holds. */
 static void
 test_racy_wait(void)
@@ -646,6 +696,7 @@ main(int argc, char *argv[])
 	UNIT_RUN(test_forged);
 	UNIT_RUN(test_random_files);
 	UNIT_RUN(test_mbox_checks);
+	UNIT_RUN(test_header_decides);
 	UNIT_RUN(test_racy_wait);
 	UNIT_RUN(test_maildir_index);
 	if (geteuid() == 0)
