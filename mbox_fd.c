@@ -34,6 +34,13 @@
  * chunks of 256 KB, 98 ms in chunks of 512 KB). */
 #define SCAN_CHUNK	(128 * 1024)
 
+/* Mapped, there is no system call to save: a chunk that the content sum
+ * and then the line kernel both read from the first-level cache, and
+ * the next fetched while this one is scanned (1 GB on two CPUs here,
+ * medians of 18: 85 ms in chunks of 32 KB, 88 ms of 16 KB, 93 ms of
+ * 128 KB; without the fetch ahead 101 ms). */
+#define SCAN_MAP_CHUNK	(32 * 1024)
+
 /* The scan maps the file (1) or reads it (0); -1 until asked, see
  * scan_ask_machine and SCAN_MAP in params.h. */
 static int	 scan_maps = SCAN_MAP;
@@ -100,9 +107,9 @@ scan_map(struct mbox_scan *s, int fd, off_t off, off_t end)
 		return MBOX_IO;
 	}
 	map_guard = &jmp;
-	s->ahead = SCAN_CHUNK;
+	s->ahead = SCAN_MAP_CHUNK;
 	for (at = off - base; at < len && err == MBOX_OK; at += n) {
-		n = len - at < SCAN_CHUNK ? len - at : SCAN_CHUNK;
+		n = len - at < SCAN_MAP_CHUNK ? len - at : SCAN_MAP_CHUNK;
 		err = mbox_scan_feed(s, map + at, n);
 	}
 	s->ahead = 0;
