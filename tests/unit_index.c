@@ -545,6 +545,7 @@ test_header_decides(void)
 	close(fd2);
 	snprintf(path, sizeof(path), "%s/mbox2", tmpdir);
 	(void)unlink(path);
+	mbox_index_free(&idx);
 	close(fd);
 	close(ixfd);
 }
