@@ -626,6 +626,7 @@ static int
 index_of_other(int fd, const struct stat *st)
 {
 	unsigned char	 h[HDR_SIZE];
+	struct timespec	 mt, ct;
 	uint64_t	 size;
 
 	if (read_at(fd, h, sizeof(h), 0) == -1)
@@ -636,10 +637,12 @@ index_of_other(int fd, const struct stat *st)
 	size = get64(h + H_SIZE);
 	if ((uint64_t)st->st_size != size)
 		return (uint64_t)st->st_size < size;
-	return get64(h + H_MTIME) != (uint64_t)st->st_mtim.tv_sec ||
-	    get64(h + H_MTIME_NS) != (uint64_t)st->st_mtim.tv_nsec ||
-	    get64(h + H_CTIME) != (uint64_t)st->st_ctim.tv_sec ||
-	    get64(h + H_CTIME_NS) != (uint64_t)st->st_ctim.tv_nsec;
+	mt.tv_sec = (int64_t)get64(h + H_MTIME);
+	mt.tv_nsec = (long)get64(h + H_MTIME_NS);
+	ct.tv_sec = (int64_t)get64(h + H_CTIME);
+	ct.tv_nsec = (long)get64(h + H_CTIME_NS);
+	return !same_time(&st->st_mtim, &mt) ||
+	    !same_time(&st->st_ctim, &ct);
 }
 
 int

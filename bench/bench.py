@@ -18,7 +18,8 @@ client is never the limit), each row a target of issue 11:
      in flight), plain and over STLS: the server's CPU time per 10^9
      octets of mailbox, from the kernel's accounting of the server's
      whole process tree (each thread's run time in nanoseconds from
-     /proc/PID/task/TID/schedstat, and cutime, cstime) between the moments pop3bench pauses after STAT and before QUIT.
+     /proc/PID/task/TID/schedstat, and cutime, cstime) between the
+     moments pop3bench pauses after STAT and before QUIT.
      pop3bench hashes every message it receives, dot-stuffing undone,
      and the digest must be that of the mailbox as the contract says
      RETR sends it: every byte is checked.  It keeps what it receives
